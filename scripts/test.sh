@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian bookworm machine (as root):
+#   1. installs every dependency (scripts/install-deps.sh),
+#   2. builds everything and runs every test with ctest,
+#   3. builds the parser and store suites with ASan + UBSan and runs them again.
+# Exits non-zero when anything fails. Build dirs: build/ and build-asan/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc)
+scripts/install-deps.sh
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$jobs"
+
+echo "== tests"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
+
+echo "== sanitizer build (ASan + UBSan): tests labelled 'sanitize'"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANDBOXD_SANITIZE=ON
+sanitize_targets=$(sed -n 's/^sanitize_target: //p' build/sanitize-targets.txt)
+# shellcheck disable=SC2086
+cmake --build build-asan -j"$jobs" --target $sanitize_targets
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan -L sanitize --output-on-failure -j"$jobs" --timeout 600
