@@ -44,6 +44,8 @@ struct Rejection {
   std::string text;
 };
 
+void PrintTo(const Rejection& r, std::ostream* os) { *os << r.name; }
+
 class UlidRejects : public ::testing::TestWithParam<Rejection> {};
 
 TEST_P(UlidRejects, WithInvalidArgument) {
