@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian bookworm machine (as root):
 #   1. installs every dependency (scripts/install-deps.sh),
-#   2. builds everything and runs every test with ctest,
-#   3. builds the parser and store suites with ASan + UBSan and runs them again.
+#   2. makes a Docker Engine available (scripts/docker-engine.sh) and builds the test image,
+#   3. builds everything and runs every test with ctest,
+#   4. builds the parser and store suites with ASan + UBSan and runs them again.
 # Exits non-zero when anything fails. Build dirs: build/ and build-asan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,14 @@ scripts/install-deps.sh
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
+
+echo "== docker engine and test image"
+# A reachable engine is used as it is; otherwise a private dockerd is started (and stopped
+# again, by its PID, when this script exits). A missing engine fails the run.
+docker_env=$(scripts/docker-engine.sh start)
+eval "$docker_env"
+trap 'scripts/docker-engine.sh stop' EXIT
+image/build-test-image.sh
 
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300

@@ -2,63 +2,75 @@
 
 #include "base/json_escape.h"
 
-#include <array>
-
 namespace sandboxd::control {
 
 namespace {
 
-bool is_v1(std::string_view path) { return path == "/v1" || path.starts_with("/v1/"); }
-
-std::string_view path_of(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
-
-Response text(std::string body) {
-  Response r;
-  r.content_type = "text/plain; charset=utf-8";
-  r.body = std::move(body);
-  return r;
-}
-
-Response healthz() { return text("ok\n"); }
-
-Response readyz(ReadinessSource& readiness) {
-  std::vector<ReadyCheck> checks = readiness.readiness();
-  bool all_ok = true;
-  for (const auto& c : checks) all_ok = all_ok && c.ok;
-  if (all_ok) return text("ready\n");
-  Response r;
-  r.status = 503;
-  r.body = R"({"error":"not ready","code":"unavailable","checks":{)";
-  for (std::size_t i = 0; i < checks.size(); ++i) {
-    if (i > 0) r.body += ',';
-    append_json_string(r.body, checks[i].name);
-    r.body += ':';
-    append_json_string(r.body, checks[i].ok ? std::string_view("ok") : checks[i].detail);
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  if (!path.empty() && path[0] == '/') i = 1;
+  while (i <= path.size()) {
+    std::size_t slash = path.find('/', i);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.push_back(path.substr(i, slash - i));
+    i = slash + 1;
   }
-  r.body += "}}";
-  r.headers.emplace_back("Retry-After", "5");
-  return r;
+  return out;
 }
 
-struct Route {
-  std::string_view path;
-  Response (*handler)(ReadinessSource&);
-};
-
-const std::array<Route, 2> kRoutes{{
-    {"/healthz", [](ReadinessSource&) { return healthz(); }},
-    {"/readyz", [](ReadinessSource& r) { return readyz(r); }},
-}};
+// Matches `path` against `pattern`; fills raw parameter values.
+bool matches(std::string_view pattern, std::string_view path,
+             std::vector<std::string_view>& params) {
+  auto p = segments(pattern);
+  auto s = segments(path);
+  if (p.size() != s.size()) return false;
+  params.clear();
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i].size() > 2 && p[i].front() == '{' && p[i].back() == '}') {
+      if (s[i].empty()) return false;
+      params.push_back(s[i]);
+    } else if (p[i] != s[i]) {
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
+
+void Router::add(Route route) { routes_.push_back(std::move(route)); }
+
+RouteMatch Router::match(std::string_view method, std::string_view path) const {
+  RouteMatch m;
+  std::vector<std::string_view> raw;
+  for (const Route& r : routes_) {
+    if (!matches(r.pattern, path, raw)) continue;
+    m.path_known = true;
+    if (!m.allow.empty()) m.allow += ", ";
+    m.allow += r.method;
+    if (r.method == "GET") m.allow += ", HEAD";
+    bool method_ok = r.method == method || (r.method == "GET" && method == "HEAD");
+    if (!method_ok || m.route) continue;
+    m.route = &r;
+    for (auto v : raw) {
+      auto decoded = percent_decode(v);
+      if (!decoded) m.bad_escape = true;
+      m.params.push_back(decoded.value_or(""));
+    }
+  }
+  return m;
+}
+
+Family family_of(std::string_view path) {
+  return path == "/v1" || path.starts_with("/v1/") ? Family::v1 : Family::legacy;
+}
 
 Response error_response(std::string_view path, int status, std::string_view code,
                         std::string_view message) {
   Response r;
   r.status = status;
-  if (is_v1(path)) {
+  if (family_of(path) == Family::v1) {
     bool retryable = status == 429 || status == 502 || status == 503 || status == 504;
     r.body = R"({"error":{"code":)";
     append_json_string(r.body, code);
@@ -73,18 +85,6 @@ Response error_response(std::string_view path, int status, std::string_view code
     r.body += '}';
   }
   return r;
-}
-
-Response route(const Request& request, ReadinessSource& readiness) {
-  std::string_view path = path_of(request.target);
-  for (const Route& rt : kRoutes) {
-    if (rt.path != path) continue;
-    if (request.method == "GET" || request.method == "HEAD") return rt.handler(readiness);
-    Response r = error_response(path, 405, "method_not_allowed", "method not allowed");
-    r.headers.emplace_back("Allow", "GET, HEAD");
-    return r;
-  }
-  return error_response(path, 404, "not_found", "not found");
 }
 
 }  // namespace sandboxd::control

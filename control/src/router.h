@@ -1,33 +1,53 @@
-// Request handling as a pure function of the request, apart from the I/O loop
-// (api_server.cc). Plain structs so it is tested without sockets.
+// Route matching for the control API: an exact table of (method, path pattern) entries.
+// Patterns are literal segments and `{name}` segments; a parameter matches one non-empty
+// segment and is percent-decoded exactly once (SPEC §1.1). No regexes, no fallthrough.
 #pragma once
 
-#include "control/api_server.h"
+#include "http.h"
 
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace sandboxd::control {
 
-struct Request {
-  std::string method;  // as sent, e.g. "GET"
-  std::string target;  // origin-form, e.g. "/readyz?x=1"
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+enum class Family { legacy, v1 };
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  Handler handler;
+  bool open = false;      // no authentication (healthz, readyz, llm.txt)
+  bool mutating = false;  // read-only tokens get 403
+  bool json_body = false;  // reads a JSON body (Content-Type checked, size capped)
 };
 
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // beyond the common ones
-  bool close = false;  // close the connection after this answer
+struct RouteMatch {
+  const Route* route = nullptr;     // null: no route for this method
+  std::vector<std::string> params;  // decoded path parameters
+  bool path_known = false;          // some route has this path (→ 405, not 404)
+  std::string allow;                // methods for this path, for the Allow header
+  bool bad_escape = false;          // a parameter had a malformed %-escape
 };
+
+class Router {
+ public:
+  void add(Route route);
+  RouteMatch match(std::string_view method, std::string_view path) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+Family family_of(std::string_view path);
 
 // The error body of the path's family (SPEC §2.2): v1 under /v1/, legacy elsewhere.
 Response error_response(std::string_view path, int status, std::string_view code,
                         std::string_view message);
-
-Response route(const Request& request, ReadinessSource& readiness);
 
 }  // namespace sandboxd::control

@@ -5,67 +5,67 @@
 namespace sandboxd::control {
 namespace {
 
-class FixedReadiness : public ReadinessSource {
- public:
-  std::vector<ReadyCheck> checks;
-  std::vector<ReadyCheck> readiness() override { return checks; }
-};
+boost::asio::awaitable<Response> nothing(Request&) { co_return Response{}; }
 
-TEST(Router, HealthzIsPlainOk) {
-  FixedReadiness ready;
-  Response r = route({"GET", "/healthz"}, ready);
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, "ok\n");
-  EXPECT_EQ(r.content_type, "text/plain; charset=utf-8");
+Router table() {
+  Router r;
+  r.add({"GET", "/healthz", nothing, true});
+  r.add({"GET", "/v1/sandboxes/{id}", nothing});
+  r.add({"DELETE", "/v1/sandboxes/{id}", nothing, false, true});
+  r.add({"POST", "/v1/sandboxes/{id}/start", nothing, false, true, true});
+  return r;
 }
 
-TEST(Router, QueryStringDoesNotChangeTheRoute) {
-  FixedReadiness ready;
-  EXPECT_EQ(route({"GET", "/healthz?verbose=1"}, ready).status, 200);
+TEST(Router, MatchesLiteralAndParameterSegments) {
+  Router r = table();
+  auto m = r.match("GET", "/v1/sandboxes/01ARZ3NDEKTSV4RRFFQ69G5FAV");
+  ASSERT_TRUE(m.route);
+  EXPECT_EQ(m.route->pattern, "/v1/sandboxes/{id}");
+  ASSERT_EQ(m.params.size(), 1u);
+  EXPECT_EQ(m.params[0], "01ARZ3NDEKTSV4RRFFQ69G5FAV");
 }
 
-TEST(Router, ReadyzWhenEveryCheckPasses) {
-  FixedReadiness ready;
-  ready.checks = {{"store", true, "ok"}};
-  Response r = route({"GET", "/readyz"}, ready);
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, "ready\n");
+TEST(Router, HeadUsesTheGetRoute) {
+  Router r = table();
+  auto m = r.match("HEAD", "/healthz");
+  ASSERT_TRUE(m.route);
+  EXPECT_EQ(m.route->method, "GET");
 }
 
-TEST(Router, ReadyzNamesFailingChecks) {
-  FixedReadiness ready;
-  ready.checks = {{"store", false, "database is locked"}, {"docker", true, "ok"}};
-  Response r = route({"GET", "/readyz"}, ready);
-  EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(r.body,
-            R"({"error":"not ready","code":"unavailable","checks":{"store":"database is locked","docker":"ok"}})");
+TEST(Router, ParametersAreDecodedExactlyOnce) {
+  Router r = table();
+  auto m = r.match("GET", "/v1/sandboxes/%252E%2E");
+  ASSERT_TRUE(m.route);
+  EXPECT_EQ(m.params[0], "%2E.");
+  auto bad = r.match("GET", "/v1/sandboxes/%zz");
+  ASSERT_TRUE(bad.route);
+  EXPECT_TRUE(bad.bad_escape);
 }
 
-TEST(Router, WrongMethodIs405WithAllow) {
-  FixedReadiness ready;
-  for (const char* method : {"POST", "DELETE", "OPTIONS", "PUT"}) {
-    Response r = route({method, "/healthz"}, ready);
-    EXPECT_EQ(r.status, 405) << method;
-    ASSERT_EQ(r.headers.size(), 1u);
-    EXPECT_EQ(r.headers[0].first, "Allow");
-    EXPECT_EQ(r.headers[0].second, "GET, HEAD");
+TEST(Router, KnownPathWrongMethodListsAllowed) {
+  Router r = table();
+  auto m = r.match("PUT", "/v1/sandboxes/x");
+  EXPECT_FALSE(m.route);
+  EXPECT_TRUE(m.path_known);
+  EXPECT_EQ(m.allow, "GET, HEAD, DELETE");
+}
+
+TEST(Router, UnknownPathsDoNotMatch) {
+  Router r = table();
+  for (const char* path : {"/", "/v1", "/v1/sandboxes", "/v1/sandboxes/", "/v1/sandboxes/a/b",
+                           "/healthz/", "/HEALTHZ"}) {
+    auto m = r.match("GET", path);
+    EXPECT_FALSE(m.route) << path;
+    EXPECT_FALSE(m.path_known) << path;
   }
 }
 
-TEST(Router, UnknownPathUsesTheFamilyEnvelope) {
-  FixedReadiness ready;
-  Response legacy = route({"GET", "/nope"}, ready);
-  EXPECT_EQ(legacy.status, 404);
-  EXPECT_EQ(legacy.body, R"({"error":"not found","code":"not_found"})");
-  Response v1 = route({"GET", "/v1/nope"}, ready);
-  EXPECT_EQ(v1.status, 404);
-  EXPECT_EQ(v1.body, R"({"error":{"code":"not_found","message":"not found","retryable":false}})");
-}
-
-TEST(Router, RetryableFollowsTheStatus) {
+TEST(Router, ErrorBodiesFollowThePathFamily) {
+  EXPECT_EQ(error_response("/nope", 404, "not_found", "not found").body,
+            R"({"error":"not found","code":"not_found"})");
+  EXPECT_EQ(error_response("/v1/nope", 404, "not_found", "not found").body,
+            R"({"error":{"code":"not_found","message":"not found","retryable":false}})");
   EXPECT_NE(error_response("/v1/x", 503, "unavailable", "m").body.find("\"retryable\":true"),
-            std::string::npos);
-  EXPECT_NE(error_response("/v1/x", 409, "conflict", "m").body.find("\"retryable\":false"),
             std::string::npos);
 }
 

@@ -1,0 +1,143 @@
+// `sandboxd serve`: load the config, open the store, start the control plane, and run
+// until SIGTERM or SIGINT.
+
+#include "base/log.h"
+#include "commands.h"
+#include "config/print.h"
+#include "control/control_plane.h"
+#include "load.h"
+#include "store/store.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace sandboxd::app {
+
+namespace {
+
+constexpr log::Logger kLog{"app"};
+
+// The real-time signal a fatal control-plane error sends to the main thread.
+int fatal_signal() { return SIGRTMIN; }
+
+std::string_view tls_mode_name(config::TlsMode m) { return config::to_string(m); }
+
+void log_effective_config(const config::Config& c, const std::string& file) {
+  std::string suffix = c.preview.suffix.empty() ? "preview." + c.preview.domain : c.preview.suffix;
+  kLog.info("effective config",
+            {{"file", file.empty() ? std::string("(defaults)") : file},
+             {"data_dir", c.data_dir},
+             {"control", c.control.listen.str()},
+             {"edge_http", c.edge.http.listen.str()},
+             {"preview_suffix", suffix},
+             {"tls", tls_mode_name(c.tls.mode)},
+             {"docker_socket", c.docker.socket},
+             {"docker_image", c.docker.image},
+             {"docker_network", c.docker.network},
+             {"tokens", c.auth.tokens.size()},
+             {"auth_required", config::to_string(c.auth.required)}});
+  kLog.debug("effective config yaml", {{"yaml", config::effective_yaml(c)}});
+}
+
+Status prepare_data_dir(const std::string& dir) {
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) return Error{Errc::conflict, "data_dir " + dir + " is a symlink"};
+    if (!S_ISDIR(st.st_mode)) return Error{Errc::conflict, "data_dir " + dir + " is not a directory"};
+    return ok();
+  }
+  // Create the missing parents too (like mkdir -p), each 0755.
+  for (std::size_t i = 1; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      std::string part = dir.substr(0, i);
+      if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Error{Errc::io, "cannot create " + part + ": " + std::strerror(errno)};
+      }
+    }
+  }
+  return ok();
+}
+
+}  // namespace
+
+int run_serve(const CommonFlags& flags) {
+  Loaded loaded = load_config(flags);
+  if (loaded.exit_code != kExitOk) return loaded.exit_code;
+  const config::Config& cfg = *loaded.result.config;
+  log::set_level(cfg.log.level);
+  log::set_format(cfg.log.format);
+  for (const auto& w : loaded.result.warnings) kLog.warn("config warning", {{"problem", w.str()}});
+  log_effective_config(cfg, loaded.result.file);
+
+  // Block the signals we wait for before any thread starts, so every thread inherits the
+  // mask and only sigwait below receives them.
+  sigset_t wait_set;
+  sigemptyset(&wait_set);
+  sigaddset(&wait_set, SIGTERM);
+  sigaddset(&wait_set, SIGINT);
+  sigaddset(&wait_set, SIGHUP);
+  sigaddset(&wait_set, fatal_signal());
+  pthread_sigmask(SIG_BLOCK, &wait_set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (auto st = prepare_data_dir(cfg.data_dir); !st) {
+    kLog.error("cannot prepare data_dir", {{"error", st.error().message()}});
+    return kExitConfig;
+  }
+  store::StoreOptions store_options;
+  store_options.data_dir = cfg.data_dir;
+  store_options.busy_timeout = cfg.store.busy_timeout;
+  store_options.read_connections = static_cast<int>(cfg.store.read_connections);
+  auto store = store::Store::open(store_options);
+  if (!store) {
+    kLog.error("cannot open the store", {{"error", store.error().message()}});
+    std::fprintf(stderr, "sandboxd: %s\n", store.error().detail.c_str());
+    return store.error().code == Errc::too_new ? kExitTooNew : kExitConfig;
+  }
+  kLog.info("store open", {{"path", (*store)->db_path().string()},
+                           {"instance", (*store)->instance_id().str()}});
+
+  static std::atomic<bool> fatal_seen{false};
+  static Error fatal_error;
+  auto plane = control::ControlPlane::start(cfg, **store, [](const Error& e) {
+    if (fatal_seen.exchange(true)) return;
+    fatal_error = e;
+    kill(getpid(), fatal_signal());
+  });
+  if (!plane) {
+    kLog.error("cannot start", {{"error", plane.error().message()}});
+    std::fprintf(stderr, "sandboxd: %s\n", plane.error().detail.c_str());
+    return kExitConfig;
+  }
+  kLog.info("sandboxd started", {{"control_port", (*plane)->port()}});
+
+  int exit_code = kExitOk;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&wait_set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      kLog.warn("SIGHUP: config reload is not implemented yet; restart to apply changes");
+      continue;
+    }
+    if (sig == fatal_signal()) {
+      kLog.error("fatal", {{"error", fatal_error.message()}});
+      std::fprintf(stderr, "sandboxd: %s\n", fatal_error.detail.c_str());
+      exit_code = kExitConfig;
+    } else {
+      kLog.info("stopping", {{"signal", strsignal(sig)}});
+    }
+    break;
+  }
+  (*plane)->stop();
+  plane->reset();
+  (*store)->close();
+  kLog.info("stopped");
+  return exit_code;
+}
+
+}  // namespace sandboxd::app

@@ -1,0 +1,638 @@
+#include "api.h"
+
+#include "base/json.h"
+#include "base/log.h"
+#include "base/ulid.h"
+#include "text_util.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <array>
+#include <deque>
+
+namespace sandboxd::control {
+
+namespace json = boost::json;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr log::Logger kLog{"api"};
+
+Response json_answer(int status, const json::value& v) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+Response error_answer(const Request& req, const ApiError& e) {
+  Response r = error_response(req.path, e.status, e.code, e.message);
+  for (const auto& h : e.headers) r.headers.push_back(h);
+  return r;
+}
+
+Actor actor_of(const Request& r) { return Actor{r.actor, r.peer_ip, r.request_id}; }
+
+bool peer_in(const std::vector<config::Cidr>& nets, const std::string& ip) {
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(ip, ec);
+  if (ec) return false;
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    addr = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, addr.to_v6());
+  }
+  for (const auto& n : nets) {
+    if (addr.is_v4() && !n.v6) {
+      auto b = addr.to_v4().to_bytes();
+      if (n.contains(false, b.data())) return true;
+    } else if (addr.is_v6() && n.v6) {
+      auto b = addr.to_v6().to_bytes();
+      if (n.contains(true, b.data())) return true;
+    }
+  }
+  return false;
+}
+
+// A JSON body; an empty one reads as {} where the route allows it.
+ApiResult<json::object> body_object(const Request& r, bool empty_ok) {
+  std::string_view body = r.body;
+  bool blank = std::all_of(body.begin(), body.end(),
+                           [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
+  if (blank) {
+    if (empty_ok) return json::object{};
+    return ApiError::invalid("a JSON body is required");
+  }
+  auto obj = parse_json_object(body);
+  if (!obj) return ApiError::invalid(obj.error().detail);
+  return std::move(*obj);
+}
+
+ApiResult<std::optional<bool>> query_bool(const Request& r, std::string_view name) {
+  bool repeated = false;
+  auto v = r.query_param(name, &repeated);
+  if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
+  if (!v) return std::optional<bool>();
+  auto b = parse_query_bool(*v);
+  if (!b) return ApiError::invalid(std::string(name) + ": expected true, false, 1 or 0");
+  return std::optional<bool>(*b);
+}
+
+ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
+  bool repeated = false;
+  auto v = r.query_param(name, &repeated);
+  if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
+  return v;
+}
+
+// Exec output kept for a buffered answer: at most `max` bytes per stream.
+struct Captured {
+  std::string out, err;
+  bool truncated = false;
+  std::uint64_t max = 0;
+  void add(docker::ExecStream s, std::string_view bytes) {
+    std::string& dst = s == docker::ExecStream::err ? err : out;
+    std::size_t room = dst.size() < max ? max - dst.size() : 0;
+    if (bytes.size() > room) truncated = true;
+    dst.append(bytes.substr(0, room));
+  }
+};
+
+// NDJSON frames of a streaming exec (SPEC §2.6.8). Built outside the coroutines: g++ 12
+// miscompiles braced initializers with string literals inside coroutine lambdas.
+std::string ndjson(const json::object& o) { return json::serialize(o) + "\n"; }
+std::string frame_start(const std::string& exec_id) {
+  return ndjson({{"type", "start"}, {"exec_id", exec_id}});
+}
+std::string frame_output(docker::ExecStream s, const std::string& piece, bool raw) {
+  const char* type = s == docker::ExecStream::err ? "stderr" : "stdout";
+  if (raw) return ndjson({{"type", type}, {"data_b64", base64_encode(piece)}});
+  return ndjson({{"type", type}, {"data", piece}});
+}
+std::string frame_heartbeat() { return ndjson({{"type", "heartbeat"}}); }
+std::string frame_end(const ApiResult<ExecOutput>& result) {
+  if (!result) {
+    return ndjson({{"type", "error"}, {"code", result.error().code}, {"message", result.error().message}});
+  }
+  return ndjson({{"type", "exit"},
+                 {"exit_code", result->exit_code ? json::value(*result->exit_code) : json::value(nullptr)},
+                 {"timed_out", result->timed_out},
+                 {"duration_ms", result->duration_ms}});
+}
+
+}  // namespace
+
+Api::Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
+         ReadinessSource& readiness, ObjectContext objects)
+    : service_(service), config_(config), auth_(auth), readiness_(readiness),
+      objects_(std::move(objects)) {
+  add_routes();
+}
+
+void Api::add_routes() {
+  auto bind = [this](boost::asio::awaitable<Response> (Api::*fn)(Request&)) {
+    return [this, fn](Request& r) { return (this->*fn)(r); };
+  };
+  auto open_text = [](std::string text) {
+    return [text](Request&) -> boost::asio::awaitable<Response> {
+      Response r;
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = text;
+      co_return r;
+    };
+  };
+  router_.add({"GET", "/healthz", open_text("ok\n"), true});
+  router_.add({"GET", "/readyz",
+               [this](Request&) -> boost::asio::awaitable<Response> {
+                 std::vector<ReadyCheck> checks = readiness_.readiness();
+                 bool all_ok = std::all_of(checks.begin(), checks.end(),
+                                           [](const ReadyCheck& c) { return c.ok; });
+                 Response r;
+                 if (all_ok) {
+                   r.content_type = "text/plain; charset=utf-8";
+                   r.body = "ready\n";
+                   co_return r;
+                 }
+                 json::object c;
+                 for (const auto& check : checks) c[check.name] = check.ok ? "ok" : check.detail;
+                 r = json_answer(503, json::object{{"error", "not ready"}, {"code", "unavailable"},
+                                                   {"checks", std::move(c)}});
+                 r.headers.emplace_back("Retry-After", "5");
+                 co_return r;
+               },
+               true});
+  // Legacy routes (SPEC §2.5).
+  router_.add({"POST", "/sandbox", bind(&Api::legacy_create), false, true, true});
+  router_.add({"GET", "/sandboxes", bind(&Api::legacy_list)});
+  router_.add({"GET", "/sandbox/{id}", bind(&Api::legacy_get)});
+  router_.add({"DELETE", "/sandbox/{id}", bind(&Api::legacy_destroy), false, true});
+  router_.add({"POST", "/sandbox/{id}/exec", bind(&Api::legacy_exec), false, true, true});
+  router_.add({"POST", "/sandbox/{id}/keepalive", bind(&Api::legacy_keepalive), false, true, true});
+  router_.add({"POST", "/wake/{id}", bind(&Api::legacy_wake), false, true, true});
+  router_.add({"POST", "/sandbox/{id}/purge", bind(&Api::legacy_purge), false, true, true});
+  // v1 routes (SPEC §2.6).
+  router_.add({"POST", "/v1/sandboxes", bind(&Api::v1_create), false, true, true});
+  router_.add({"GET", "/v1/sandboxes", bind(&Api::v1_list)});
+  router_.add({"GET", "/v1/sandboxes/{id}", bind(&Api::v1_get)});
+  router_.add({"DELETE", "/v1/sandboxes/{id}", bind(&Api::v1_delete), false, true});
+  router_.add({"POST", "/v1/sandboxes/{id}/start", bind(&Api::v1_start), false, true, true});
+  router_.add({"POST", "/v1/sandboxes/{id}/stop", bind(&Api::v1_stop), false, true, true});
+  router_.add({"POST", "/v1/sandboxes/{id}/exec", bind(&Api::v1_exec), false, true, true});
+}
+
+std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_t> content_length) {
+  if (peer_in(service_.sandbox_subnets(), req.peer_ip)) {
+    return error_response(req.path, 403, "forbidden", "the control API is not reachable from a sandbox");
+  }
+  RouteMatch m = router_.match(req.method, req.path);
+  bool open = m.route && m.route->open;
+  if (!open) {
+    std::optional<std::string_view> authz = req.header("authorization");
+    AuthResult a = auth_.check(authz);
+    if (a.outcome == AuthOutcome::missing || a.outcome == AuthOutcome::malformed ||
+        a.outcome == AuthOutcome::unknown) {
+      Response r;
+      if (family_of(req.path) == Family::v1) {
+        r = error_response(req.path, 401, "unauthorized", "a valid bearer token is required");
+      } else {
+        r.status = 401;
+        r.body = R"({"error":"unauthorized","code":"unauthorized"})";
+      }
+      r.headers.emplace_back("WWW-Authenticate", a.outcome == AuthOutcome::missing
+                                                     ? R"(Bearer realm="sandboxd")"
+                                                     : R"(Bearer realm="sandboxd", error="invalid_token")");
+      return r;
+    }
+    req.actor = a.actor();
+    if (a.read_only && m.route && m.route->mutating) {
+      return error_response(req.path, 403, "forbidden",
+                            "token " + a.token_name + " is read-only");
+    }
+  }
+  if (!m.route) {
+    if (!m.path_known) return error_response(req.path, 404, "not_found", "not found");
+    Response r = error_response(req.path, 405, "method_not_allowed", "method not allowed");
+    r.headers.emplace_back("Allow", m.allow);
+    return r;
+  }
+  if (m.bad_escape) return error_response(req.path, 400, "invalid_id", "malformed percent-escape in the path");
+  if (m.route->json_body) {
+    if (content_length && *content_length > config_.control.max_json_body) {
+      Response r = error_response(req.path, 413, "payload_too_large", "request body too large");
+      r.close = true;
+      return r;
+    }
+    if (auto ct = req.header("content-type")) {
+      std::string type(ct->substr(0, ct->find(';')));
+      type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
+      std::transform(type.begin(), type.end(), type.begin(), ::tolower);
+      if (type != "application/json") {
+        return error_response(req.path, 415, "unsupported_media_type",
+                              "request bodies are application/json");
+      }
+    }
+  }
+  req.route = m.route;
+  req.params = std::move(m.params);
+  return std::nullopt;
+}
+
+std::uint64_t Api::body_limit(const Request& req) const {
+  return req.route && req.route->json_body ? config_.control.max_json_body : 0;
+}
+
+boost::asio::awaitable<Response> Api::handle(Request& req) {
+  co_return co_await req.route->handler(req);
+}
+
+// ---------------------------------------------------------------------------- legacy
+
+boost::asio::awaitable<Response> Api::legacy_create(Request& r) {
+  auto body = body_object(r, true);
+  if (!body) co_return error_answer(r, body.error());
+  RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
+  auto req = parse_legacy_create(*body, limits);
+  if (!req) co_return error_answer(r, req.error());
+  auto made = co_await service_.create(std::move(*req), false, true, actor_of(r));
+  if (!made) co_return error_answer(r, made.error());
+  co_return json_answer(201, legacy_object(made->row, objects_));
+}
+
+boost::asio::awaitable<Response> Api::legacy_list(Request& r) {
+  store::SandboxFilter f;
+  for (auto [param, field] : {std::pair{"external_user_id", &f.external_user_id},
+                              std::pair{"external_project_id", &f.external_project_id},
+                              std::pair{"status", &f.status}}) {
+    auto v = query_string(r, param);
+    if (!v) co_return error_answer(r, v.error());
+    *field = *v;
+  }
+  auto rows = service_.list(f);
+  if (!rows) co_return error_answer(r, rows.error());
+  json::array out;
+  for (const auto& row : *rows) {
+    if (row.status == "destroyed" || row.status == "purged") continue;
+    out.push_back(legacy_object(row, objects_));
+  }
+  co_return json_answer(200, out);
+}
+
+boost::asio::awaitable<Response> Api::legacy_get(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto row = service_.get(*id);
+  if (!row || row->status == "destroyed" || row->status == "purged") {
+    co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
+  }
+  json::object o{{"row", legacy_object(*row, objects_)}, {"live_state", nullptr}};
+  co_return json_answer(200, o);
+}
+
+boost::asio::awaitable<Response> Api::legacy_destroy(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto row = service_.get(*id);
+  if (!row || row->status == "destroyed" || row->status == "purged") {
+    co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
+  }
+  auto done = co_await service_.destroy(*id, actor_of(r));
+  if (!done) co_return error_answer(r, done.error());
+  Response res;
+  res.status = 204;
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Api::legacy_exec(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto body = body_object(r, false);
+  if (!body) co_return error_answer(r, body.error());
+  RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
+  auto exec = parse_exec(*body, limits, false);
+  if (!exec) co_return error_answer(r, exec.error());
+  auto row = service_.get(*id);
+  if (!row || row->status == "destroyed" || row->status == "purged") {
+    co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
+  }
+  if (exec->stream) co_return exec_stream_response(r, *id, std::move(*exec), false);
+  Captured cap;
+  cap.max = config_.exec.max_output;
+  auto out = co_await service_.exec(*id, *exec, new_ulid().str(),
+                                    [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); },
+                                    actor_of(r));
+  if (!out) co_return error_answer(r, out.error());
+  json::object o{{"stdout", sanitize_utf8(cap.out)},
+                 {"stderr", sanitize_utf8(cap.err)},
+                 {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
+                 {"timed_out", out->timed_out},
+                 {"truncated", cap.truncated}};
+  co_return json_answer(200, o);
+}
+
+boost::asio::awaitable<Response> Api::legacy_keepalive(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto body = body_object(r, true);
+  if (!body) co_return error_answer(r, body.error());
+  auto ka = parse_keepalive(*body);
+  if (!ka) co_return error_answer(r, ka.error());
+  std::optional<std::int64_t> until_ms;
+  if (ka->until_unix_s) until_ms = *ka->until_unix_s * 1000;
+  auto row = co_await service_.keepalive(*id, until_ms, actor_of(r));
+  if (!row) co_return error_answer(r, row.error());
+  co_return json_answer(200, json::object{{"id", row->id},
+                                          {"keepalive_until", row->keepalive_until.value_or(0) / 1000}});
+}
+
+boost::asio::awaitable<Response> Api::legacy_wake(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto row = service_.get(*id);
+  if (!row || row->status == "destroyed" || row->status == "purged") {
+    co_return json_answer(404, json::object{{"error", "not_found"}});
+  }
+  auto begin = std::chrono::steady_clock::now();
+  auto woke = co_await service_.start(*id, actor_of(r));
+  if (!woke) {
+    const ApiError& e = woke.error();
+    std::string reason = e.status == 504 ? "timeout" : e.status == 503 ? "unavailable" : "start_failed";
+    Response res = json_answer(e.status >= 500 && e.status != 504 && e.status != 503 ? 503 : e.status,
+                               json::object{{"error", reason}});
+    for (const auto& h : e.headers) res.headers.push_back(h);
+    co_return res;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - begin);
+  co_return json_answer(200, json::object{{"id", woke->id}, {"status", "running"},
+                                          {"wake_duration_ms", ms.count()}});
+}
+
+boost::asio::awaitable<Response> Api::legacy_purge(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto purged = co_await service_.purge(*id, actor_of(r));
+  if (!purged) co_return json_answer(500, json::object{{"error", purged.error().message}});
+  co_return json_answer(200, json::object{{"purged", true}, {"freed_bytes", purged->freed_bytes}});
+}
+
+// ---------------------------------------------------------------------------- v1
+
+boost::asio::awaitable<Response> Api::v1_create(Request& r) {
+  auto wait = query_bool(r, "wait");
+  if (!wait) co_return error_answer(r, wait.error());
+  auto body = body_object(r, false);
+  if (!body) co_return error_answer(r, body.error());
+  RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
+  auto req = parse_v1_create(*body, limits);
+  if (!req) co_return error_answer(r, req.error());
+  auto made = co_await service_.create(std::move(*req), true, wait->value_or(true), actor_of(r));
+  if (!made) co_return error_answer(r, made.error());
+  Response res = json_answer(made->status, v1_object(made->row, objects_));
+  res.headers.emplace_back("Location", "/v1/sandboxes/" + made->row.id);
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Api::v1_list(Request& r) {
+  store::SandboxFilter f;
+  auto user = query_string(r, "user_id");
+  auto project = query_string(r, "project_id");
+  auto status = query_string(r, "status");
+  auto limit_text = query_string(r, "limit");
+  auto cursor = query_string(r, "cursor");
+  for (auto* q : {&user, &project, &status, &limit_text, &cursor}) {
+    if (!*q) co_return error_answer(r, q->error());
+  }
+  f.external_user_id = *user;
+  f.external_project_id = *project;
+  std::vector<std::string> statuses;
+  if (*status) {
+    std::string_view s = **status;
+    while (!s.empty()) {
+      auto comma = s.find(',');
+      statuses.emplace_back(s.substr(0, comma));
+      s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
+    }
+  }
+  std::size_t limit = 100;
+  if (*limit_text) {
+    const std::string& t = **limit_text;
+    bool digits = !t.empty() && t.size() <= 4 && std::all_of(t.begin(), t.end(), ::isdigit);
+    if (!digits || std::stoul(t) < 1 || std::stoul(t) > 1000) {
+      co_return error_answer(r, ApiError::invalid("limit: must be an integer from 1 to 1000"));
+    }
+    limit = std::stoul(t);
+  }
+  auto rows = service_.list(f);
+  if (!rows) co_return error_answer(r, rows.error());
+  // Newest first: created_at, then id, both descending. The cursor is the last id served.
+  std::vector<store::SandboxRow> visible;
+  for (auto& row : *rows) {
+    if (row.status == "purged") continue;
+    if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), row.status) == statuses.end()) continue;
+    visible.push_back(std::move(row));
+  }
+  std::sort(visible.begin(), visible.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
+  });
+  std::size_t start = 0;
+  if (*cursor) {
+    auto it = std::find_if(visible.begin(), visible.end(), [&](const auto& row) { return row.id == **cursor; });
+    if (it == visible.end()) co_return error_answer(r, ApiError::invalid("cursor: unknown cursor"));
+    start = static_cast<std::size_t>(it - visible.begin()) + 1;
+  }
+  json::array items;
+  std::size_t end = std::min(visible.size(), start + limit);
+  for (std::size_t i = start; i < end; ++i) items.push_back(v1_object(visible[i], objects_));
+  json::object o{{"sandboxes", std::move(items)}};
+  if (end < visible.size() && end > start) o["next_cursor"] = visible[end - 1].id;
+  co_return json_answer(200, o);
+}
+
+boost::asio::awaitable<Response> Api::v1_get(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto row = service_.get(*id);
+  if (!row) co_return error_answer(r, row.error());
+  if (row->status == "purged") co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
+  co_return json_answer(200, v1_object(*row, objects_));
+}
+
+boost::asio::awaitable<Response> Api::v1_delete(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto keep = query_bool(r, "keep_workspace");
+  if (!keep) co_return error_answer(r, keep.error());
+  Response res;
+  res.status = 204;
+  if (keep->value_or(false)) {
+    auto row = service_.get(*id);
+    if (!row || row->status == "purged") co_return res;
+    auto done = co_await service_.destroy(*id, actor_of(r));
+    if (!done) co_return error_answer(r, done.error());
+    co_return res;
+  }
+  auto done = co_await service_.purge(*id, actor_of(r));
+  if (!done) co_return error_answer(r, done.error());
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Api::v1_start(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto wait = query_bool(r, "wait");
+  if (!wait) co_return error_answer(r, wait.error());
+  auto woke = co_await service_.start(*id, actor_of(r));
+  if (!woke) co_return error_answer(r, woke.error());
+  co_return json_answer(200, v1_object(*woke, objects_));
+}
+
+boost::asio::awaitable<Response> Api::v1_stop(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto wait = query_bool(r, "wait");
+  if (!wait) co_return error_answer(r, wait.error());
+  auto body = body_object(r, true);
+  if (!body) co_return error_answer(r, body.error());
+  auto req = parse_stop(*body);
+  if (!req) co_return error_answer(r, req.error());
+  auto stopped = co_await service_.stop(*id, *req, "api", actor_of(r));
+  if (!stopped) co_return error_answer(r, stopped.error());
+  co_return json_answer(200, v1_object(*stopped, objects_));
+}
+
+boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto body = body_object(r, false);
+  if (!body) co_return error_answer(r, body.error());
+  RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
+  auto exec = parse_exec(*body, limits, true);
+  if (!exec) co_return error_answer(r, exec.error());
+  auto row = service_.get(*id);
+  if (!row || row->status == "purged") co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
+  if (exec->detach) {
+    auto exec_id = co_await service_.exec_detached(*id, *exec, actor_of(r));
+    if (!exec_id) co_return error_answer(r, exec_id.error());
+    co_return json_answer(202, json::object{{"exec_id", *exec_id}, {"status", "running"}});
+  }
+  auto accept = r.header("accept");
+  if (exec->stream || (accept && accept->find("application/x-ndjson") != std::string_view::npos)) {
+    co_return exec_stream_response(r, *id, std::move(*exec), true);
+  }
+  Captured cap;
+  cap.max = config_.exec.max_output;
+  auto out = co_await service_.exec(*id, *exec, new_ulid().str(),
+                                    [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); },
+                                    actor_of(r));
+  if (!out) co_return error_answer(r, out.error());
+  json::object o{{"exec_id", out->exec_id},
+                 {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
+                 {"stdout", sanitize_utf8(cap.out)},
+                 {"stderr", sanitize_utf8(cap.err)},
+                 {"timed_out", out->timed_out},
+                 {"truncated", cap.truncated},
+                 {"duration_ms", out->duration_ms}};
+  co_return json_answer(200, o);
+}
+
+// Streams exec output as it arrives: v1 as NDJSON frames (SPEC §2.6.8), legacy as text with
+// stderr after a `---stderr---` line (SPEC §2.5.5).
+Response Api::exec_stream_response(Request& r, const std::string& id, ExecRequest exec, bool v1) {
+  Response res;
+  res.content_type = v1 ? "application/x-ndjson" : "text/plain; charset=utf-8";
+  Actor actor = actor_of(r);
+  std::uint64_t max_output = config_.exec.max_output;
+  res.stream = [this, id, exec = std::move(exec), actor, v1, max_output](
+                   BodySink& sink) -> boost::asio::awaitable<void> {
+    auto ex = co_await boost::asio::this_coro::executor;
+    struct Shared {
+      std::deque<std::pair<docker::ExecStream, std::string>> chunks;
+      bool done = false;
+      std::optional<ApiResult<ExecOutput>> result;
+      boost::asio::steady_timer bell;
+      explicit Shared(boost::asio::any_io_executor e) : bell(e) {}
+    };
+    auto shared = std::make_shared<Shared>(ex);
+    std::string exec_id = new_ulid().str();
+    auto producer = [this, shared, &id, &exec, &actor, &exec_id]() -> boost::asio::awaitable<void> {
+      auto out = co_await service_.exec(
+          id, exec, exec_id,
+          [shared](docker::ExecStream s, std::string_view b) {
+            shared->chunks.emplace_back(s, std::string(b));
+            shared->bell.cancel();
+          },
+          actor);
+      shared->result.emplace(std::move(out));
+      shared->done = true;
+      shared->bell.cancel();
+    };
+    std::array<std::string, 3> pending;  // per stream: bytes held back to cut on a character boundary
+    std::string legacy_err;
+    bool legacy_truncated = false;
+    auto consumer = [&]() -> boost::asio::awaitable<void> {
+      if (v1 && !co_await sink.write(frame_start(exec_id))) co_return;
+      for (;;) {
+        while (!shared->chunks.empty()) {
+          docker::ExecStream stream = shared->chunks.front().first;
+          std::string bytes = std::move(shared->chunks.front().second);
+          shared->chunks.pop_front();
+          std::string out;
+          if (!v1) {
+            if (stream == docker::ExecStream::err) {
+              std::size_t room = legacy_err.size() < max_output ? max_output - legacy_err.size() : 0;
+              legacy_truncated = legacy_truncated || bytes.size() > room;
+              legacy_err.append(bytes.substr(0, room));
+              continue;
+            }
+            out = bytes;
+          } else {
+            std::string& held = pending[static_cast<std::size_t>(stream)];
+            held += bytes;
+            std::size_t cut = utf8_complete_prefix(held);
+            std::string piece = held.substr(0, cut);
+            held.erase(0, cut);
+            if (piece.empty()) continue;
+            out = frame_output(stream, piece, !is_valid_utf8(piece));
+          }
+          if (!co_await sink.write(out)) throw std::runtime_error("client went away");
+        }
+        if (shared->done) break;
+        shared->bell.expires_after(std::chrono::seconds(15));
+        auto waited = co_await shared->bell.async_wait(nothrow);
+        if (!std::get<0>(waited) && v1 && shared->chunks.empty() && !shared->done) {
+          if (!co_await sink.write(frame_heartbeat())) throw std::runtime_error("client went away");
+        }
+      }
+    };
+    try {
+      co_await (producer() && consumer());
+    } catch (const std::exception& e) {
+      kLog.info("exec stream ended early", {{"id", id}, {"reason", e.what()}});
+      co_return;
+    }
+    const auto& result = *shared->result;
+    if (v1) {
+      for (auto s : {docker::ExecStream::out, docker::ExecStream::err}) {
+        const std::string& rest = pending[static_cast<std::size_t>(s)];
+        if (!rest.empty()) co_await sink.write(frame_output(s, rest, true));
+      }
+      co_await sink.write(frame_end(result));
+      co_return;
+    }
+    if (!result) {
+      co_await sink.write("internal-error: " + result.error().message + "\n");
+      co_return;
+    }
+    std::string tail = "---stderr---\n" + legacy_err;
+    if (!legacy_err.empty() && legacy_err.back() != '\n') tail += '\n';
+    if (result->timed_out) tail += "timed_out: true\n";
+    tail += "exit_code: " + std::to_string(result->exit_code.value_or(-1)) + "\n";
+    co_await sink.write(tail);
+  };
+  return res;
+}
+
+}  // namespace sandboxd::control

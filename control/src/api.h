@@ -1,0 +1,79 @@
+// The control API: the route table of SPEC §2 (legacy and v1) bound to the sandbox service,
+// and the checks that run on a request head before its body is read (SPEC §2.3 order:
+// sandbox-network 403 → authentication → 404/405 → read-only 403 → 413/415).
+#pragma once
+
+#include "auth.h"
+#include "http.h"
+#include "objects.h"
+#include "router.h"
+#include "sandbox_service.h"
+
+#include "http_server.h"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <optional>
+
+namespace sandboxd::control {
+
+struct ReadyCheck {
+  std::string name;    // "store", "docker", "reconcile"
+  bool ok = false;
+  std::string detail;  // why not; shown to the prober, so no secrets
+};
+
+class ReadinessSource {
+ public:
+  virtual ~ReadinessSource() = default;
+  virtual std::vector<ReadyCheck> readiness() = 0;
+};
+
+class Api final : public HttpHandler {
+ public:
+  Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
+      ReadinessSource& readiness, ObjectContext objects);
+
+  // Runs on the complete head. An answer means: send it and do not read the body (which
+  // also means no `100 Continue`). Sets request.route and request.params otherwise.
+  std::optional<Response> check_head(Request& request,
+                                     std::optional<std::uint64_t> content_length) override;
+
+  // The body limit for the matched route.
+  std::uint64_t body_limit(const Request& request) const override;
+
+  boost::asio::awaitable<Response> handle(Request& request) override;
+
+ private:
+  void add_routes();
+
+  // legacy
+  boost::asio::awaitable<Response> legacy_create(Request& r);
+  boost::asio::awaitable<Response> legacy_list(Request& r);
+  boost::asio::awaitable<Response> legacy_get(Request& r);
+  boost::asio::awaitable<Response> legacy_destroy(Request& r);
+  boost::asio::awaitable<Response> legacy_exec(Request& r);
+  boost::asio::awaitable<Response> legacy_keepalive(Request& r);
+  boost::asio::awaitable<Response> legacy_wake(Request& r);
+  boost::asio::awaitable<Response> legacy_purge(Request& r);
+  // v1
+  boost::asio::awaitable<Response> v1_create(Request& r);
+  boost::asio::awaitable<Response> v1_list(Request& r);
+  boost::asio::awaitable<Response> v1_get(Request& r);
+  boost::asio::awaitable<Response> v1_delete(Request& r);
+  boost::asio::awaitable<Response> v1_start(Request& r);
+  boost::asio::awaitable<Response> v1_stop(Request& r);
+  boost::asio::awaitable<Response> v1_exec(Request& r);
+
+  Response exec_stream_response(Request& r, const std::string& id, ExecRequest exec, bool v1);
+
+  SandboxService& service_;
+  const config::Config& config_;
+  const Authenticator& auth_;
+  ReadinessSource& readiness_;
+  ObjectContext objects_;
+  Router router_;
+};
+
+}  // namespace sandboxd::control

@@ -1,0 +1,67 @@
+#include "async_util.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+
+namespace sandboxd::control {
+
+asio::awaitable<Status> store_write(store::Store& store, store::WriteJob job) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(
+      [&store, ex](auto handler, store::WriteJob j) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto deliver = [h, ex](Status st) {
+          asio::post(ex, [h, st = std::move(st)]() mutable { (*h)(std::move(st)); });
+        };
+        Status queued = store.try_submit(std::move(j), deliver);
+        if (!queued) deliver(queued);
+      },
+      asio::use_awaitable, std::move(job));
+}
+
+asio::awaitable<void> OneShot::wait() {
+  if (fired_) co_return;
+  co_await timer_.async_wait(nothrow);
+}
+
+IdLocks::Guard& IdLocks::Guard::operator=(Guard&& o) noexcept {
+  if (this != &o) {
+    release();
+    table_ = std::move(o.table_);
+    o.table_.reset();
+    id_ = std::move(o.id_);
+  }
+  return *this;
+}
+
+void IdLocks::Guard::release() {
+  if (auto table = table_.lock()) IdLocks::unlock(*table, id_);
+  table_.reset();
+}
+
+asio::awaitable<IdLocks::Guard> IdLocks::lock(const std::string& id) {
+  auto it = table_->find(id);
+  if (it == table_->end()) {
+    table_->emplace(id, Entry{});
+    co_return Guard(table_, id);
+  }
+  auto turn = std::make_shared<OneShot>(co_await asio::this_coro::executor);
+  it->second.waiters.push_back(turn);
+  co_await turn->wait();  // unlock() hands the lock over by firing our turn
+  co_return Guard(table_, id);
+}
+
+void IdLocks::unlock(Table& table, const std::string& id) {
+  auto it = table.find(id);
+  if (it == table.end()) return;
+  if (it->second.waiters.empty()) {
+    table.erase(it);
+    return;
+  }
+  auto next = it->second.waiters.front();
+  it->second.waiters.pop_front();
+  next->fire();
+}
+
+}  // namespace sandboxd::control

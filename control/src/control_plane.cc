@@ -1,0 +1,279 @@
+#include "control/control_plane.h"
+
+#include "api.h"
+#include "auth.h"
+#include "base/log.h"
+#include "docker/client.h"
+#include "docker/socket.h"
+#include "http_server.h"
+#include "objects.h"
+#include "sandbox_service.h"
+#include "workspace.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <sys/stat.h>
+
+#include <deque>
+#include <thread>
+
+namespace sandboxd::control {
+
+namespace {
+
+constexpr log::Logger kLog{"control"};
+constexpr std::chrono::milliseconds kBackoffFirst{500};
+constexpr std::chrono::milliseconds kBackoffMax{10000};
+constexpr std::chrono::seconds kPingEvery{2};
+constexpr std::chrono::seconds kPingFresh{5};
+constexpr std::chrono::minutes kReconcileEvery{5};
+
+bool auth_required(const config::Config& c) {
+  switch (c.auth.required) {
+    case config::AuthRequired::yes: return true;
+    case config::AuthRequired::no: return false;
+    case config::AuthRequired::automatic: return !c.control.listen.is_loopback();
+  }
+  return true;
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(nothrow);
+}
+
+// Everything that lives on the control thread. Coroutines hold it by shared_ptr, so it is
+// destroyed only after the last of them (at the latest while the io_context shuts down).
+struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
+  Runtime(asio::io_context& ioc, const config::Config& cfg, store::Store& st,
+          WorkspaceRoot ws, std::string run_dir, std::string socket_path,
+          std::function<void(const Error&)> fatal)
+      : config(cfg),
+        store(st),
+        workspaces(std::move(ws)),
+        docker(ioc.get_executor(), docker::ClientOptions{socket_path}),
+        service(ioc.get_executor(), cfg, st, docker, workspaces, std::move(run_dir), system_clock()),
+        auth(cfg.auth.tokens, auth_required(cfg)),
+        api(service, cfg, auth, *this,
+            ObjectContext{&cfg, cfg.data_dir + "/workspaces", cfg.edge.http.listen.port}),
+        server(ioc.get_executor(),
+               HttpServerOptions{cfg.control.listen.host, cfg.control.listen.port,
+                                 cfg.edge.timeouts.header_read, cfg.edge.timeouts.keepalive_idle},
+               api),
+        on_fatal(std::move(fatal)) {}
+
+  std::vector<ReadyCheck> readiness() override {
+    std::vector<ReadyCheck> checks;
+    auto st = store.ping();
+    checks.push_back({"store", st.has_value(), st ? "ok" : st.error().message()});
+    bool docker_ok = docker_ok_at && std::chrono::steady_clock::now() - *docker_ok_at < kPingFresh;
+    checks.push_back({"docker", docker_ok, docker_ok ? "ok" : docker_detail});
+    checks.push_back({"reconcile", reconciled, reconciled ? "ok" : "boot reconciliation not done"});
+    return checks;
+  }
+
+  asio::awaitable<void> boot() {
+    auto self = shared_from_this();
+    auto backoff = kBackoffFirst;
+    for (;;) {
+      auto version = co_await docker.negotiate();
+      if (version) {
+        auto st = co_await service.ensure_network();
+        if (st) {
+          kLog.info("docker connected", {{"api_version", *version}});
+          break;
+        }
+        if (st.error().code == Errc::conflict) {
+          on_fatal(st.error());
+          co_return;
+        }
+        docker_detail = st.error().message();
+      } else {
+        docker_detail = version.error().message();
+      }
+      kLog.warn("docker not ready; retrying", {{"error", docker_detail}, {"in_ms", backoff.count()}});
+      co_await sleep_for(backoff);
+      backoff = std::min(backoff * 2, kBackoffMax);
+    }
+    docker_ok_at = std::chrono::steady_clock::now();
+    asio::co_spawn(server_executor(), [self] { return self->ping_loop(); }, asio::detached);
+    co_await reconcile_until_done();
+    reconciled = true;
+    kLog.info("boot reconciliation done");
+    asio::co_spawn(server_executor(), [self] { return self->events_loop(); }, asio::detached);
+    asio::co_spawn(server_executor(), [self] { return self->event_consumer(); }, asio::detached);
+    asio::co_spawn(server_executor(), [self] { return self->periodic_reconcile(); }, asio::detached);
+  }
+
+  asio::any_io_executor server_executor() { return service_executor; }
+
+  asio::awaitable<void> reconcile_until_done() {
+    auto backoff = kBackoffFirst;
+    for (;;) {
+      auto st = co_await service.reconcile_all();
+      if (st) co_return;
+      kLog.warn("reconciliation failed; retrying", {{"error", st.error().message()}});
+      co_await sleep_for(backoff);
+      backoff = std::min(backoff * 2, kBackoffMax);
+    }
+  }
+
+  asio::awaitable<void> ping_loop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+      auto st = co_await docker.ping();
+      if (st) {
+        docker_ok_at = std::chrono::steady_clock::now();
+      } else {
+        docker_detail = st.error().message();
+      }
+      co_await sleep_for(kPingEvery);
+    }
+  }
+
+  asio::awaitable<void> periodic_reconcile() {
+    auto self = shared_from_this();
+    while (!stopping) {
+      co_await sleep_for(kReconcileEvery);
+      if (auto st = co_await service.reconcile_all(); !st) {
+        kLog.warn("periodic reconciliation failed", {{"error", st.error().message()}});
+      }
+    }
+  }
+
+  // Follows Docker's /events for this instance; after a drop, reconnects with backoff and
+  // reconciles again, since events were missed meanwhile (SPEC §5.9).
+  asio::awaitable<void> events_loop() {
+    auto self = shared_from_this();
+    docker::EventFilter filter;
+    filter.types = {"container"};
+    filter.labels = {"sandboxd.instance=" + service.instance_id()};
+    auto backoff = kBackoffFirst;
+    bool resync = false;
+    while (!stopping) {
+      bool connected = false;
+      auto st = co_await docker.events(
+          filter,
+          [this](const docker::Event& e) {
+            events.push_back(e);
+            events_bell->cancel();
+            return !stopping;
+          },
+          [&] {
+            connected = true;
+            backoff = kBackoffFirst;
+            kLog.info("docker events connected");
+          });
+      if (stopping) co_return;
+      if (connected && resync) co_await reconcile_until_done();
+      kLog.warn("docker events stream ended; reconnecting",
+                {{"error", st ? std::string("closed") : st.error().message()}, {"in_ms", backoff.count()}});
+      resync = true;
+      co_await sleep_for(backoff);
+      backoff = std::min(backoff * 2, kBackoffMax);
+      // Reconcile once the stream is back (next iteration), and also now if Docker answers.
+      if (auto ping = co_await docker.ping(); ping) co_await reconcile_until_done();
+    }
+  }
+
+  asio::awaitable<void> event_consumer() {
+    auto self = shared_from_this();
+    while (!stopping) {
+      while (!events.empty()) {
+        docker::Event e = std::move(events.front());
+        events.pop_front();
+        co_await service.on_event(e);
+      }
+      events_bell->expires_at(asio::steady_timer::time_point::max());
+      co_await events_bell->async_wait(nothrow);
+    }
+  }
+
+  const config::Config& config;
+  store::Store& store;
+  WorkspaceRoot workspaces;
+  docker::Client docker;
+  SandboxService service;
+  Authenticator auth;
+  Api api;
+  HttpServer server;
+  std::function<void(const Error&)> on_fatal;
+  asio::any_io_executor service_executor;
+  std::optional<std::chrono::steady_clock::time_point> docker_ok_at;
+  std::string docker_detail = "not connected yet";
+  bool reconciled = false;
+  bool stopping = false;
+  std::deque<docker::Event> events;
+  std::unique_ptr<asio::steady_timer> events_bell;
+};
+
+class ControlPlaneImpl final : public ControlPlane {
+ public:
+  ~ControlPlaneImpl() override {
+    stop();
+    runtime_.reset();
+  }
+
+  Status init(const config::Config& cfg, store::Store& store,
+              std::function<void(const Error&)> on_fatal) {
+    auto ws = WorkspaceRoot::open(cfg.data_dir, cfg.sandbox.user.uid, cfg.sandbox.user.gid);
+    if (!ws) return ws.error();
+    std::string run_dir = cfg.data_dir + "/run";
+    struct stat st {};
+    if (lstat(run_dir.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return Error{Errc::conflict, run_dir + " is not a directory (or is a symlink)"};
+    } else if (mkdir(run_dir.c_str(), 0700) != 0) {
+      return Error{Errc::io, "cannot create " + run_dir};
+    }
+    chmod(run_dir.c_str(), 0700);
+    auto socket = docker::resolve_docker_socket(cfg.docker.socket);
+    if (!socket) return socket.error();
+    if (socket->from_docker_host) kLog.info("DOCKER_HOST overrides docker.socket", {{"socket", socket->path}});
+    runtime_ = std::make_shared<Runtime>(ioc_, cfg, store, std::move(*ws), run_dir, socket->path,
+                                         std::move(on_fatal));
+    runtime_->service_executor = ioc_.get_executor();
+    runtime_->events_bell = std::make_unique<asio::steady_timer>(ioc_);
+    if (auto listening = runtime_->server.listen(); !listening) return listening.error();
+    kLog.info("control listening",
+              {{"address", cfg.control.listen.host}, {"port", runtime_->server.port()}});
+    auto rt = runtime_;
+    asio::co_spawn(ioc_, [rt] { return rt->boot(); }, asio::detached);
+    thread_ = std::thread([this] { ioc_.run(); });
+    return ok();
+  }
+
+  std::uint16_t port() const override { return runtime_ ? runtime_->server.port() : 0; }
+
+  void stop() override {
+    if (!thread_.joinable()) return;
+    asio::post(ioc_, [rt = runtime_] {
+      rt->stopping = true;
+      rt->server.close();
+    });
+    // Let in-flight handlers finish briefly, then stop the loop.
+    asio::steady_timer grace(ioc_, std::chrono::milliseconds(200));
+    grace.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
+    thread_.join();
+  }
+
+ private:
+  asio::io_context ioc_{1};  // first member: destroyed last, after everything bound to it
+  std::shared_ptr<Runtime> runtime_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::start(const config::Config& config,
+                                                          store::Store& store,
+                                                          std::function<void(const Error&)> on_fatal) {
+  auto plane = std::make_unique<ControlPlaneImpl>();
+  if (auto st = plane->init(config, store, std::move(on_fatal)); !st) return st.error();
+  return std::unique_ptr<ControlPlane>(std::move(plane));
+}
+
+}  // namespace sandboxd::control

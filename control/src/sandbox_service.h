@@ -1,0 +1,143 @@
+// The sandbox service: the state machine of SPEC §5 over the store (the truth) and Docker
+// (derived state). Every state-changing operation on one id runs under that id's lock, in
+// arrival order (SPEC §5.11); reads never wait. Every transition is one store write.
+//
+// Threading: everything here runs on the control executor's single thread; Docker calls
+// are coroutines on the same executor and store writes resume on it. Nothing blocks that
+// thread except short SQLite reads on the read pool.
+#pragma once
+
+#include "api_error.h"
+#include "async_util.h"
+#include "config/config.h"
+#include "docker/client.h"
+#include "requests.h"
+#include "store/audit_repo.h"
+#include "store/sandbox_repo.h"
+#include "store/store.h"
+#include "workspace.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sandboxd::control {
+
+// Who asked, for audit rows.
+struct Actor {
+  std::string name = "system";  // "token:<name>", "anonymous", "system"
+  std::string ip;
+  std::string request_id;
+};
+
+struct CreateOutcome {
+  store::SandboxRow row;
+  int status = 201;  // 200 existing (idempotent v1), 201 made, 202 accepted (wait=false)
+};
+
+struct ExecOutput {
+  std::string exec_id;
+  std::optional<int> exit_code;
+  bool timed_out = false;
+  std::int64_t duration_ms = 0;
+};
+
+struct PurgeOutcome {
+  bool existed = false;
+  std::uint64_t freed_bytes = 0;
+};
+
+class SandboxService {
+ public:
+  SandboxService(asio::any_io_executor executor, const config::Config& config,
+                 store::Store& store, docker::Client& docker, WorkspaceRoot& workspaces,
+                 std::string run_dir, const Clock& clock);
+
+  // Boot: inspect or create docker.network (inter-container traffic off). A network with
+  // inter-container traffic on is refused. Fills sandbox_subnets().
+  asio::awaitable<Status> ensure_network();
+  const std::vector<config::Cidr>& sandbox_subnets() const { return subnets_; }
+
+  asio::awaitable<ApiResult<CreateOutcome>> create(CreateRequest request, bool v1, bool wait,
+                                                   Actor actor);
+  ApiResult<store::SandboxRow> get(const std::string& id) const;
+  ApiResult<std::vector<store::SandboxRow>> list(const store::SandboxFilter& filter) const;
+
+  // Start or wake (SPEC §5.5); a running sandbox is returned at once.
+  asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor);
+  asio::awaitable<ApiResult<store::SandboxRow>> stop(const std::string& id, StopRequest request,
+                                                     std::string reason, Actor actor);
+  asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
+  asio::awaitable<ApiResult<PurgeOutcome>> purge(const std::string& id, Actor actor);
+  // until_ms: nullopt → now + idle.threshold; 0 → clear; else clamped to keepalive_max.
+  asio::awaitable<ApiResult<store::SandboxRow>> keepalive(const std::string& id,
+                                                          std::optional<std::int64_t> until_ms,
+                                                          Actor actor);
+  // Runs a command attached (output to `on_output`), waking the sandbox first.
+  // `exec_id` is sandboxd's own ULID for the exec (SPEC §1.2), used in answers and logs.
+  asio::awaitable<ApiResult<ExecOutput>> exec(const std::string& id, const ExecRequest& request,
+                                              const std::string& exec_id,
+                                              docker::OutputFn on_output, Actor actor);
+  // Starts a command detached; returns its exec id (a new ULID).
+  asio::awaitable<ApiResult<std::string>> exec_detached(const std::string& id,
+                                                        const ExecRequest& request, Actor actor);
+
+  // The reconciler (SPEC §5.9): converge every row with Docker.
+  asio::awaitable<Status> reconcile_all();
+  // One Docker event of this instance's containers.
+  asio::awaitable<void> on_event(const docker::Event& event);
+
+  const std::string& instance_id() const { return instance_id_; }
+
+ private:
+  struct Failure {
+    ApiError answer;
+    std::string reason;  // SPEC §5.1 error reason: create_failed, start_failed, ...
+  };
+
+  std::optional<store::SandboxRow> load(const std::string& id) const;
+  asio::awaitable<Status> save(const store::SandboxRow& row, std::optional<store::AuditRow> audit = {});
+  store::SandboxRow new_row(const CreateRequest& request, const std::string& id) const;
+  docker::ContainerSpec container_spec(const store::SandboxRow& row) const;
+  std::vector<std::string> container_env(const store::SandboxRow& row) const;
+
+  // Create steps 7-11 of SPEC §5.3 on a row in `creating`; leaves it `running`.
+  asio::awaitable<std::optional<Failure>> provision(store::SandboxRow& row, bool* made_container);
+  asio::awaitable<std::optional<Failure>> fill_workspace(const store::SandboxRow& row);
+  // Creates the container from the stored spec (removing a stale one of ours first).
+  asio::awaitable<std::optional<Failure>> create_container(store::SandboxRow& row);
+  // Starts the container and records running with its address.
+  asio::awaitable<std::optional<Failure>> start_container(store::SandboxRow& row);
+  asio::awaitable<ApiResult<store::SandboxRow>> wake_locked(store::SandboxRow row, const Actor& actor);
+  asio::awaitable<ApiResult<store::SandboxRow>> stop_locked(store::SandboxRow row,
+                                                            std::chrono::seconds grace,
+                                                            std::string reason);
+  asio::awaitable<std::optional<Failure>> remove_container(store::SandboxRow& row);
+  asio::awaitable<void> finish_async_create(IdLocks::Guard guard, store::SandboxRow row);
+  asio::awaitable<void> reconcile_row(const std::string& id,
+                                      const std::optional<docker::ContainerSummary>& container);
+  Status ensure_run_dir(const std::string& id) const;
+  void remove_run_dir(const std::string& id) const;
+  store::AuditRow audit(const Actor& actor, std::string action, const std::string& id,
+                        std::string detail = "{}") const;
+
+  asio::any_io_executor executor_;
+  const config::Config& config_;
+  store::Store& store_;
+  docker::Client& docker_;
+  WorkspaceRoot& workspaces_;
+  std::string run_dir_;
+  const Clock& clock_;
+  std::string instance_id_;
+  IdLocks locks_;
+  std::vector<config::Cidr> subnets_;
+  std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
+};
+
+}  // namespace sandboxd::control
