@@ -257,7 +257,9 @@ boost::asio::awaitable<Response> Api::legacy_create(Request& r) {
   RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
   auto req = parse_legacy_create(*body, limits);
   if (!req) co_return error_answer(r, req.error());
-  auto made = co_await service_.create(std::move(*req), false, true, actor_of(r));
+  Actor actor = actor_of(r);
+  CreateRequest request = std::move(*req);
+  auto made = co_await service_.create(std::move(request), false, true, actor);
   if (!made) co_return error_answer(r, made.error());
   co_return json_answer(201, legacy_object(made->row, objects_));
 }
@@ -299,7 +301,8 @@ boost::asio::awaitable<Response> Api::legacy_destroy(Request& r) {
   if (!row || row->status == "destroyed" || row->status == "purged") {
     co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
   }
-  auto done = co_await service_.destroy(*id, actor_of(r));
+  Actor actor = actor_of(r);
+  auto done = co_await service_.destroy(*id, actor);
   if (!done) co_return error_answer(r, done.error());
   Response res;
   res.status = 204;
@@ -321,9 +324,10 @@ boost::asio::awaitable<Response> Api::legacy_exec(Request& r) {
   if (exec->stream) co_return exec_stream_response(r, *id, std::move(*exec), false);
   Captured cap;
   cap.max = config_.exec.max_output;
-  auto out = co_await service_.exec(*id, *exec, new_ulid().str(),
-                                    [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); },
-                                    actor_of(r));
+  std::string exec_id = new_ulid().str();
+  docker::OutputFn capture = [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); };
+  Actor actor = actor_of(r);
+  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor);
   if (!out) co_return error_answer(r, out.error());
   json::object o{{"stdout", sanitize_utf8(cap.out)},
                  {"stderr", sanitize_utf8(cap.err)},
@@ -342,7 +346,8 @@ boost::asio::awaitable<Response> Api::legacy_keepalive(Request& r) {
   if (!ka) co_return error_answer(r, ka.error());
   std::optional<std::int64_t> until_ms;
   if (ka->until_unix_s) until_ms = *ka->until_unix_s * 1000;
-  auto row = co_await service_.keepalive(*id, until_ms, actor_of(r));
+  Actor actor = actor_of(r);
+  auto row = co_await service_.keepalive(*id, until_ms, actor);
   if (!row) co_return error_answer(r, row.error());
   co_return json_answer(200, json::object{{"id", row->id},
                                           {"keepalive_until", row->keepalive_until.value_or(0) / 1000}});
@@ -356,7 +361,8 @@ boost::asio::awaitable<Response> Api::legacy_wake(Request& r) {
     co_return json_answer(404, json::object{{"error", "not_found"}});
   }
   auto begin = std::chrono::steady_clock::now();
-  auto woke = co_await service_.start(*id, actor_of(r));
+  Actor actor = actor_of(r);
+  auto woke = co_await service_.start(*id, actor);
   if (!woke) {
     const ApiError& e = woke.error();
     std::string reason = e.status == 504 ? "timeout" : e.status == 503 ? "unavailable" : "start_failed";
@@ -373,7 +379,8 @@ boost::asio::awaitable<Response> Api::legacy_wake(Request& r) {
 boost::asio::awaitable<Response> Api::legacy_purge(Request& r) {
   auto id = parse_sandbox_id(r.params[0]);
   if (!id) co_return error_answer(r, id.error());
-  auto purged = co_await service_.purge(*id, actor_of(r));
+  Actor actor = actor_of(r);
+  auto purged = co_await service_.purge(*id, actor);
   if (!purged) co_return json_answer(500, json::object{{"error", purged.error().message}});
   co_return json_answer(200, json::object{{"purged", true}, {"freed_bytes", purged->freed_bytes}});
 }
@@ -388,7 +395,9 @@ boost::asio::awaitable<Response> Api::v1_create(Request& r) {
   RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
   auto req = parse_v1_create(*body, limits);
   if (!req) co_return error_answer(r, req.error());
-  auto made = co_await service_.create(std::move(*req), true, wait->value_or(true), actor_of(r));
+  Actor actor = actor_of(r);
+  CreateRequest request = std::move(*req);
+  auto made = co_await service_.create(std::move(request), true, wait->value_or(true), actor);
   if (!made) co_return error_answer(r, made.error());
   Response res = json_answer(made->status, v1_object(made->row, objects_));
   res.headers.emplace_back("Location", "/v1/sandboxes/" + made->row.id);
@@ -470,11 +479,13 @@ boost::asio::awaitable<Response> Api::v1_delete(Request& r) {
   if (keep->value_or(false)) {
     auto row = service_.get(*id);
     if (!row || row->status == "purged") co_return res;
-    auto done = co_await service_.destroy(*id, actor_of(r));
+    Actor actor = actor_of(r);
+    auto done = co_await service_.destroy(*id, actor);
     if (!done) co_return error_answer(r, done.error());
     co_return res;
   }
-  auto done = co_await service_.purge(*id, actor_of(r));
+  Actor actor = actor_of(r);
+  auto done = co_await service_.purge(*id, actor);
   if (!done) co_return error_answer(r, done.error());
   co_return res;
 }
@@ -484,7 +495,8 @@ boost::asio::awaitable<Response> Api::v1_start(Request& r) {
   if (!id) co_return error_answer(r, id.error());
   auto wait = query_bool(r, "wait");
   if (!wait) co_return error_answer(r, wait.error());
-  auto woke = co_await service_.start(*id, actor_of(r));
+  Actor actor = actor_of(r);
+  auto woke = co_await service_.start(*id, actor);
   if (!woke) co_return error_answer(r, woke.error());
   co_return json_answer(200, v1_object(*woke, objects_));
 }
@@ -498,7 +510,9 @@ boost::asio::awaitable<Response> Api::v1_stop(Request& r) {
   if (!body) co_return error_answer(r, body.error());
   auto req = parse_stop(*body);
   if (!req) co_return error_answer(r, req.error());
-  auto stopped = co_await service_.stop(*id, *req, "api", actor_of(r));
+  Actor actor = actor_of(r);
+  std::string reason = "api";
+  auto stopped = co_await service_.stop(*id, *req, reason, actor);
   if (!stopped) co_return error_answer(r, stopped.error());
   co_return json_answer(200, v1_object(*stopped, objects_));
 }
@@ -514,7 +528,8 @@ boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
   auto row = service_.get(*id);
   if (!row || row->status == "purged") co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
   if (exec->detach) {
-    auto exec_id = co_await service_.exec_detached(*id, *exec, actor_of(r));
+    Actor actor = actor_of(r);
+    auto exec_id = co_await service_.exec_detached(*id, *exec, actor);
     if (!exec_id) co_return error_answer(r, exec_id.error());
     co_return json_answer(202, json::object{{"exec_id", *exec_id}, {"status", "running"}});
   }
@@ -524,9 +539,10 @@ boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
   }
   Captured cap;
   cap.max = config_.exec.max_output;
-  auto out = co_await service_.exec(*id, *exec, new_ulid().str(),
-                                    [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); },
-                                    actor_of(r));
+  std::string exec_id = new_ulid().str();
+  docker::OutputFn capture = [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); };
+  Actor actor = actor_of(r);
+  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor);
   if (!out) co_return error_answer(r, out.error());
   json::object o{{"exec_id", out->exec_id},
                  {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
@@ -558,13 +574,11 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
     auto shared = std::make_shared<Shared>(ex);
     std::string exec_id = new_ulid().str();
     auto producer = [this, shared, &id, &exec, &actor, &exec_id]() -> boost::asio::awaitable<void> {
-      auto out = co_await service_.exec(
-          id, exec, exec_id,
-          [shared](docker::ExecStream s, std::string_view b) {
-            shared->chunks.emplace_back(s, std::string(b));
-            shared->bell.cancel();
-          },
-          actor);
+      docker::OutputFn forward = [shared](docker::ExecStream s, std::string_view b) {
+        shared->chunks.emplace_back(s, std::string(b));
+        shared->bell.cancel();
+      };
+      auto out = co_await service_.exec(id, exec, exec_id, forward, actor);
       shared->result.emplace(std::move(out));
       shared->done = true;
       shared->bell.cancel();
@@ -573,7 +587,8 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
     std::string legacy_err;
     bool legacy_truncated = false;
     auto consumer = [&]() -> boost::asio::awaitable<void> {
-      if (v1 && !co_await sink.write(frame_start(exec_id))) co_return;
+      std::string start = frame_start(exec_id);
+      if (v1 && !co_await sink.write(start)) co_return;
       for (;;) {
         while (!shared->chunks.empty()) {
           docker::ExecStream stream = shared->chunks.front().first;
@@ -603,7 +618,8 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
         shared->bell.expires_after(std::chrono::seconds(15));
         auto waited = co_await shared->bell.async_wait(nothrow);
         if (!std::get<0>(waited) && v1 && shared->chunks.empty() && !shared->done) {
-          if (!co_await sink.write(frame_heartbeat())) throw std::runtime_error("client went away");
+          std::string beat = frame_heartbeat();
+          if (!co_await sink.write(beat)) throw std::runtime_error("client went away");
         }
       }
     };
@@ -617,13 +633,16 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
     if (v1) {
       for (auto s : {docker::ExecStream::out, docker::ExecStream::err}) {
         const std::string& rest = pending[static_cast<std::size_t>(s)];
-        if (!rest.empty()) co_await sink.write(frame_output(s, rest, true));
+        std::string last = frame_output(s, rest, true);
+        if (!rest.empty()) co_await sink.write(last);
       }
-      co_await sink.write(frame_end(result));
+      std::string end = frame_end(result);
+      co_await sink.write(end);
       co_return;
     }
     if (!result) {
-      co_await sink.write("internal-error: " + result.error().message + "\n");
+      std::string failed = "internal-error: " + result.error().message + "\n";
+      co_await sink.write(failed);
       co_return;
     }
     std::string tail = "---stderr---\n" + legacy_err;

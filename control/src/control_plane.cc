@@ -41,6 +41,12 @@ bool auth_required(const config::Config& c) {
   return true;
 }
 
+docker::ClientOptions client_options(const std::string& socket_path) {
+  docker::ClientOptions options;
+  options.socket_path = socket_path;
+  return options;
+}
+
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   co_await t.async_wait(nothrow);
@@ -55,7 +61,7 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
       : config(cfg),
         store(st),
         workspaces(std::move(ws)),
-        docker(ioc.get_executor(), docker::ClientOptions{socket_path}),
+        docker(ioc.get_executor(), client_options(socket_path)),
         service(ioc.get_executor(), cfg, st, docker, workspaces, std::move(run_dir), system_clock()),
         auth(cfg.auth.tokens, auth_required(cfg)),
         api(service, cfg, auth, *this,
@@ -156,18 +162,17 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
     bool resync = false;
     while (!stopping) {
       bool connected = false;
-      auto st = co_await docker.events(
-          filter,
-          [this](const docker::Event& e) {
-            events.push_back(e);
-            events_bell->cancel();
-            return !stopping;
-          },
-          [&] {
-            connected = true;
-            backoff = kBackoffFirst;
-            kLog.info("docker events connected");
-          });
+      std::function<bool(const docker::Event&)> on_event = [this](const docker::Event& e) {
+        events.push_back(e);
+        events_bell->cancel();
+        return !stopping;
+      };
+      std::function<void()> on_connected = [&] {
+        connected = true;
+        backoff = kBackoffFirst;
+        kLog.info("docker events connected");
+      };
+      auto st = co_await docker.events(filter, on_event, on_connected);
       if (stopping) co_return;
       if (connected && resync) co_await reconcile_until_done();
       kLog.warn("docker events stream ended; reconnecting",

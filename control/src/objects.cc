@@ -117,7 +117,13 @@ json::object v1_object(const store::SandboxRow& row, const ObjectContext& ctx) {
   resources["memory_bytes"] = effective_memory(row, c);
   resources["pids"] = row.pids ? *row.pids : static_cast<std::int64_t>(c.sandbox.pids);
   resources["nofile"] = c.sandbox.nofile;
-  resources["cpus"] = row.cpus_milli ? static_cast<double>(*row.cpus_milli) / 1000.0 : c.sandbox.cpus;
+  double cpus = row.cpus_milli ? static_cast<double>(*row.cpus_milli) / 1000.0 : c.sandbox.cpus;
+  // Whole numbers print as integers (Boost.JSON would write 0 as "0E0").
+  if (cpus == static_cast<double>(static_cast<std::int64_t>(cpus))) {
+    resources["cpus"] = static_cast<std::int64_t>(cpus);
+  } else {
+    resources["cpus"] = cpus;
+  }
   o["resources"] = std::move(resources);
   if (row.dev_command || row.dev_port) {
     json::object dev;

@@ -108,14 +108,19 @@ std::optional<store::SandboxRow> SandboxService::load(const std::string& id) con
 }
 
 asio::awaitable<Status> SandboxService::save(const store::SandboxRow& row,
-                                             std::optional<store::AuditRow> audit_row) {
-  co_return co_await store_write(store_, [row, audit_row](store::Tx& tx) -> Status {
+                                             const store::AuditRow* audit) {
+  std::optional<store::AuditRow> audit_row;
+  if (audit) audit_row = *audit;
+  // Every write job is named before the co_await: g++ 12 destroys a temporary argument of
+  // a co_await expression twice.
+  store::WriteJob job = [row, audit_row](store::Tx& tx) -> Status {
     if (auto st = store::sandbox_repo::update(tx, row); !st) return st;
     if (audit_row) {
       if (auto a = store::audit_repo::append(tx, *audit_row); !a) return a.error();
     }
     return ok();
-  });
+  };
+  co_return co_await store_write(store_, std::move(job));
 }
 
 store::AuditRow SandboxService::audit(const Actor& actor, std::string action,
@@ -360,12 +365,13 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
   row.fresh_workspace = !workspaces_.exists(id);
   store::AuditRow audit_row = audit(actor, "sandbox.create", id,
                                     json_detail({{"revive", revive ? "true" : "false"}}));
-  Status stored = co_await store_write(store_, [row, previous, audit_row](store::Tx& tx) -> Status {
+  store::WriteJob insert_job = [row, previous, audit_row](store::Tx& tx) -> Status {
     Status st = previous ? store::sandbox_repo::update(tx, row) : store::sandbox_repo::insert(tx, row);
     if (!st) return st;
     if (auto a = store::audit_repo::append(tx, audit_row); !a) return a.error();
     return ok();
-  });
+  };
+  Status stored = co_await store_write(store_, std::move(insert_job));
   if (!stored) co_return ApiError::from(stored.error());
   kLog.info("sandbox creating", {{"id", id}, {"revive", revive}});
 
@@ -397,9 +403,8 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
   } else if (previous) {
     undone = co_await save(*previous);  // a revived row goes back to destroyed
   } else {
-    undone = co_await store_write(store_, [id](store::Tx& tx) {
-      return store::sandbox_repo::remove(tx, id);
-    });
+    store::WriteJob remove_job = [id](store::Tx& tx) { return store::sandbox_repo::remove(tx, id); };
+    undone = co_await store_write(store_, std::move(remove_job));
   }
   if (!undone) kLog.error("rollback write failed", {{"id", id}, {"error", undone.error().message()}});
   co_return failure->answer;
@@ -489,7 +494,8 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::create_c
   } else if (existing.error().code != Errc::not_found) {
     co_return Failure{docker_answer(existing.error()), "create_failed"};
   }
-  auto created = co_await docker_.container_create(container_spec(row));
+  docker::ContainerSpec spec = container_spec(row);
+  auto created = co_await docker_.container_create(spec);
   if (!created) {
     if (created.error().code == Errc::conflict) {
       co_return Failure{ApiError::conflict("container name " + name + " is taken"), "name_taken"};
@@ -558,7 +564,8 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::wake_locked(store:
                                                                           const Actor& actor) {
   std::string before = row.status;
   row.status = "waking";
-  if (auto st = co_await save(row, audit(actor, "sandbox.start", row.id)); !st) {
+  store::AuditRow start_audit = audit(actor, "sandbox.start", row.id);
+  if (auto st = co_await save(row, &start_audit); !st) {
     co_return ApiError::from(st.error());
   }
   std::optional<Failure> failure;
@@ -601,7 +608,8 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop(const std::st
       std::chrono::duration_cast<std::chrono::seconds>(config_.docker.stop_timeout));
   row->status = "stopping";
   row->stop_reason = reason;
-  if (auto st = co_await save(*row, audit(actor, "sandbox.stop", id)); !st) {
+  store::AuditRow stop_audit = audit(actor, "sandbox.stop", id);
+  if (auto st = co_await save(*row, &stop_audit); !st) {
     co_return ApiError::from(st.error());
   }
   co_return co_await stop_locked(std::move(*row), grace, reason);
@@ -649,7 +657,8 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::destroy(const std:
   row->status = "destroyed";
   row->stop_reason = "destroy";
   if (!row->stopped_at) row->stopped_at = clock_.unix_ms();
-  if (auto st = co_await save(*row, audit(actor, "sandbox.destroy", id)); !st) {
+  store::AuditRow destroy_audit = audit(actor, "sandbox.destroy", id);
+  if (auto st = co_await save(*row, &destroy_audit); !st) {
     co_return ApiError::from(st.error());
   }
   kLog.info("sandbox destroyed", {{"id", id}});
@@ -679,11 +688,12 @@ asio::awaitable<ApiResult<PurgeOutcome>> SandboxService::purge(const std::string
   std::uint64_t bytes = *freed;
   store::AuditRow audit_row =
       audit(actor, "sandbox.purge", id, json_detail({{"freed_bytes", std::to_string(bytes)}}));
-  Status st = co_await store_write(store_, [id, audit_row](store::Tx& tx) -> Status {
+  store::WriteJob purge_job = [id, audit_row](store::Tx& tx) -> Status {
     if (auto s = store::sandbox_repo::purge(tx, id); !s) return s;
     if (auto a = store::audit_repo::append(tx, audit_row); !a) return a.error();
     return ok();
-  });
+  };
+  Status st = co_await store_write(store_, std::move(purge_job));
   if (!st) co_return ApiError::from(st.error());
   kLog.info("sandbox purged", {{"id", id}, {"freed_bytes", bytes}});
   co_return PurgeOutcome{true, bytes};
@@ -711,7 +721,8 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::keepalive(
     row->keepalive_until = *until_ms;
   }
   if (row->keepalive_until) row->keepalive_until = std::min(*row->keepalive_until, max);
-  if (auto st = co_await save(*row, audit(actor, "sandbox.keepalive", id)); !st) {
+  store::AuditRow keepalive_audit = audit(actor, "sandbox.keepalive", id);
+  if (auto st = co_await save(*row, &keepalive_audit); !st) {
     co_return ApiError::from(st.error());
   }
   co_return std::move(*row);
@@ -751,14 +762,17 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
   options.timeout = req.timeout;
   options.on_output = std::move(on_output);
   store::ActivityMark mark{id, clock_.unix_ms()};
-  co_await store_write(store_, [mark](store::Tx& tx) {
+  store::WriteJob touch_start = [mark](store::Tx& tx) {
     return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
-  });
-  auto result = co_await docker_.exec(*row->container_id, exec_spec(req, config_), options);
+  };
+  co_await store_write(store_, std::move(touch_start));
+  docker::ExecSpec spec = exec_spec(req, config_);
+  auto result = co_await docker_.exec(*row->container_id, spec, options);
   mark.last_active_at = clock_.unix_ms();
-  co_await store_write(store_, [mark](store::Tx& tx) {
+  store::WriteJob touch_end = [mark](store::Tx& tx) {
     return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
-  });
+  };
+  co_await store_write(store_, std::move(touch_end));
   if (!result) co_return docker_answer(result.error());
   kLog.info("exec finished", {{"id", id}, {"exec_id", exec_id}, {"docker_exec", result->exec_id},
                               {"exit_code", result->exit_code.value_or(-1)},
@@ -784,7 +798,8 @@ asio::awaitable<ApiResult<std::string>> SandboxService::exec_detached(const std:
     if (!woke) co_return woke.error();
     row = std::move(*woke);
   }
-  auto docker_exec = co_await docker_.exec_detached(*row->container_id, exec_spec(req, config_));
+  docker::ExecSpec spec = exec_spec(req, config_);
+  auto docker_exec = co_await docker_.exec_detached(*row->container_id, spec);
   if (!docker_exec) co_return docker_answer(docker_exec.error());
   std::string exec_id = new_ulid().str();
   kLog.info("exec detached", {{"id", id}, {"exec_id", exec_id}, {"docker_exec", *docker_exec}});

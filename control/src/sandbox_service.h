@@ -102,7 +102,7 @@ class SandboxService {
   };
 
   std::optional<store::SandboxRow> load(const std::string& id) const;
-  asio::awaitable<Status> save(const store::SandboxRow& row, std::optional<store::AuditRow> audit = {});
+  asio::awaitable<Status> save(const store::SandboxRow& row, const store::AuditRow* audit = nullptr);
   store::SandboxRow new_row(const CreateRequest& request, const std::string& id) const;
   docker::ContainerSpec container_spec(const store::SandboxRow& row) const;
   std::vector<std::string> container_env(const store::SandboxRow& row) const;
