@@ -9,6 +9,7 @@
 #include "store/store.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,15 +64,28 @@ Status prepare_data_dir(const std::string& dir) {
   return ok();
 }
 
+// A container cannot get more open files than the engine's own hard limit; on hosts where
+// the whole machine is capped lower than sandbox.nofile (containers, CI runners), creates
+// would fail with "error setting rlimit". Our own hard limit is the best evidence we have.
+void clamp_nofile(config::Config& cfg) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_max == RLIM_INFINITY) return;
+  if (lim.rlim_max >= cfg.sandbox.nofile) return;
+  kLog.warn("sandbox.nofile is above this host's open-files limit; using the host's",
+            {{"configured", cfg.sandbox.nofile}, {"host_limit", lim.rlim_max}});
+  cfg.sandbox.nofile = static_cast<std::uint32_t>(lim.rlim_max);
+}
+
 }  // namespace
 
 int run_serve(const CommonFlags& flags) {
   Loaded loaded = load_config(flags);
   if (loaded.exit_code != kExitOk) return loaded.exit_code;
-  const config::Config& cfg = *loaded.result.config;
+  config::Config& cfg = *loaded.result.config;
   log::set_level(cfg.log.level);
   log::set_format(cfg.log.format);
   for (const auto& w : loaded.result.warnings) kLog.warn("config warning", {{"problem", w.str()}});
+  clamp_nofile(cfg);
   log_effective_config(cfg, loaded.result.file);
 
   // Block the signals we wait for before any thread starts, so every thread inherits the

@@ -352,8 +352,8 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
   if (!image) co_return docker_answer(image.error());
   if (!*image) {
     co_return ApiError::internal("image " + config_.docker.image +
-                                 " is not on the Docker Engine; build it with "
-                                 "image/build-base.sh (or set docker.image)");
+                                 " is not on the Docker Engine; it is never pulled: build it "
+                                 "(scripts/run.sh does) or set docker.image");
   }
 
   store::SandboxRow row = new_row(req, id);
