@@ -18,9 +18,14 @@ cmake --build build -j"$jobs"
 echo "== docker engine and test image"
 # A reachable engine is used as it is; otherwise a private dockerd is started (and stopped
 # again, by its PID, when this script exits). A missing engine fails the run.
-docker_env=$(scripts/docker-engine.sh start)
-eval "$docker_env"
-trap 'scripts/docker-engine.sh stop' EXIT
+if docker_env=$(scripts/docker-engine.sh env 2>/dev/null); then
+  eval "$docker_env"  # an engine already answers: use it, never stop it
+else
+  docker_env=$(scripts/docker-engine.sh start)
+  eval "$docker_env"
+  trap 'scripts/docker-engine.sh stop' EXIT
+fi
+export DOCKER_HOST
 image/build-test-image.sh
 
 echo "== tests"
