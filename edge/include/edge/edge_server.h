@@ -1,0 +1,60 @@
+// The preview edge's data plane (SPEC §3): listeners, workers, proxying, tunnels, the wake
+// gate, the upstream pool, limits, edge-generated answers and the access log.
+//
+// `start` binds `options.workers` listeners on one port with SO_REUSEPORT, each with its own
+// thread and event loop; a connection, its upstream connections and its tunnel stay on the
+// worker that accepted it. Workers read the route table through `routes` (lock-free
+// snapshots), call `waker` to start sandboxes (one call per wake cycle for the whole
+// process), and fill `activity`. All three must outlive the server.
+//
+// `stop(grace)` closes the listeners, closes idle keep-alive connections, lets requests in
+// flight, streams and held requests run until `grace`, then answers what is still held with
+// `503 shutting_down`, closes everything and joins the threads. The destructor stops with a
+// zero grace if `stop` was not called. `port()` and `stats()` are thread-safe; `stop` must
+// not be called from a worker thread (an access-log callback, a Waker's `wake`).
+#pragma once
+
+#include "base/result.h"
+#include "edge/activity.h"
+#include "edge/edge_options.h"
+#include "edge/route_table.h"
+#include "edge/waker.h"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+namespace sandboxd::edge {
+
+// Process-wide counters of the edge, for tests and metrics.
+struct EdgeStats {
+  std::uint64_t open_connections = 0;   // client connections now
+  std::uint64_t accepted = 0;           // client connections ever accepted
+  std::uint64_t held = 0;               // requests held now
+  std::uint64_t upstream_connects = 0;  // fresh upstream connections made (probes included)
+  std::uint64_t upstream_reuses = 0;    // requests sent on a pooled connection
+  std::uint64_t wake_calls = 0;         // Waker::wake calls
+};
+
+class EdgeServer {
+ public:
+  static Result<std::unique_ptr<EdgeServer>> start(EdgeOptions options,
+                                                   RouteTablePublisher& routes, Waker& waker,
+                                                   ActivityTable& activity);
+  ~EdgeServer();
+  EdgeServer(const EdgeServer&) = delete;
+  EdgeServer& operator=(const EdgeServer&) = delete;
+
+  std::uint16_t port() const;
+  EdgeStats stats() const;
+  // Blocks until every worker has finished; later calls do nothing.
+  void stop(std::chrono::milliseconds grace);
+
+  struct Impl;
+
+ private:
+  explicit EdgeServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sandboxd::edge

@@ -1,0 +1,1202 @@
+// A client connection's whole life on one worker: read a head, answer it or proxy it (with
+// hold and wake, the upstream pool, streaming bodies, and tunnels), then the next head.
+//
+// Every timeout of the connection goes through one watchdog coroutine that runs beside it:
+// an operation sets `deadline_` before it starts, and when the deadline passes the watchdog
+// cancels the connection's sockets and sets `expired_`, which the operation then reads.
+
+#include "access_log.h"
+#include "edge/chunked.h"
+#include "edge/forward_head.h"
+#include "edge/preview_host.h"
+#include "edge/request_head.h"
+#include "edge_answer.h"
+#include "response_head.h"
+#include "worker.h"
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <string>
+
+namespace sandboxd::edge::detail {
+
+namespace {
+
+constexpr std::size_t kHeadBuffer = 16 * 1024;
+constexpr std::size_t kMaxBuffer = 64 * 1024;      // §3.10: one 64 KiB buffer per direction
+constexpr std::size_t kHeldBodyBytes = 16 * 1024;  // §3.6 rule 8
+constexpr std::size_t kDrainBytes = 64 * 1024;     // §3.3 linger, §3.7 refused body
+constexpr std::chrono::seconds kDrainTime{1};
+constexpr std::chrono::seconds kExpectWait{1};  // send the body anyway, as curl does
+constexpr std::size_t kMaxSpans = 32;           // chunks relayed per gathered write
+constexpr int kMaxInterim = 16;                 // 1xx responses before the final one
+
+asio::ip::address to_asio(const IpAddress& ip) {
+  const auto& b = ip.bytes();
+  if (ip.family() == IpAddress::Family::v4) {
+    asio::ip::address_v4::bytes_type v4{b[0], b[1], b[2], b[3]};
+    return asio::ip::address_v4(v4);
+  }
+  asio::ip::address_v6::bytes_type v6;
+  std::memcpy(v6.data(), b.data(), 16);
+  return asio::ip::address_v6(v6);
+}
+
+std::int64_t ms_between(steady::time_point a, steady::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+// Unread bytes from the client: [begin_, end_) of a buffer that grows to at most 64 KiB.
+class InBuffer {
+ public:
+  std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
+  bool empty() const { return begin_ == end_; }
+  std::size_t size() const { return end_ - begin_; }
+  void consume(std::size_t n) {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  void clear() { begin_ = end_ = 0; }
+  // Space for the next read, at most `limit` bytes (and within a buffer of `capacity`).
+  asio::mutable_buffer room(std::size_t capacity, std::size_t limit = kMaxBuffer) {
+    if (data_.size() < capacity) data_.resize(capacity);
+    if (begin_ > 0) {
+      std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    const std::size_t free = data_.size() - end_;
+    return asio::buffer(data_.data() + end_, std::min(free, limit));
+  }
+  void commit(std::size_t n) { end_ += n; }
+
+ private:
+  std::vector<char> data_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+// Chunk-size lines for a gathered write of several chunks.
+struct SizeLines {
+  std::array<std::array<char, 20>, kMaxSpans + 1> lines{};
+  asio::const_buffer line(std::size_t i, std::size_t size) {
+    char* p = lines[i].data();
+    auto [end, ec] = std::to_chars(p, p + 16, size, 16);
+    (void)ec;
+    end[0] = '\r';
+    end[1] = '\n';
+    return asio::buffer(p, static_cast<std::size_t>(end + 2 - p));
+  }
+};
+
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+struct CountGuard {
+  explicit CountGuard(std::atomic<std::int64_t>& c) : counter(c) {
+    counter.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~CountGuard() { counter.fetch_sub(1, std::memory_order_relaxed); }
+  CountGuard(const CountGuard&) = delete;
+  CountGuard& operator=(const CountGuard&) = delete;
+  std::atomic<std::int64_t>& counter;
+};
+
+enum class ReadHead : std::uint8_t { ok, closed };
+enum class BodyStep : std::uint8_t { data, done, bad, timeout, gone };
+enum class ForwardResult : std::uint8_t { keep, close, refused };
+enum class HoldResult : std::uint8_t { dispatched, answered, gone };
+enum class SendResult : std::uint8_t { ok, upstream_failed, client_bad, client_timeout, client_gone };
+enum class HeadResult : std::uint8_t { ok, eof_before_any, reset, bad, timeout };
+
+// The X-Sandbox-Wake kind of an answer to a held request (§3.6 table).
+std::string_view wake_kind(std::string_view code) {
+  if (code == "wake_timeout" || code == "port_not_open") return "timeout";
+  if (code == "wake_refused" || code == "too_many_held") return "refused";
+  return "failed";
+}
+
+class Connection {
+ public:
+  Connection(Worker& w, tcp::socket socket)
+      : w_(w), opt_(w.options), st_(w.state), client_(std::move(socket)),
+        parser_(head_limits(w.options)), body_chunked_(body_limits(w.options)),
+        resp_(w.options.max_header_bytes), resp_chunked_(ChunkedLimits{}),
+        timer_(client_.get_executor()) {
+    error_code ec;
+    auto remote = client_.remote_endpoint(ec);
+    if (!ec) {
+      peer_ = remote.address();
+      if (peer_.is_v6() && peer_.to_v6().is_v4_mapped()) {
+        peer_ = asio::ip::make_address_v4(asio::ip::v4_mapped, peer_.to_v6());
+      }
+      client_ip_ = peer_.to_string();
+      client_port_ = remote.port();
+      if (auto ip = IpAddress::parse(client_ip_)) {
+        for (const IpNetwork& net : opt_.trusted_proxies) trusted_ = trusted_ || net.contains(*ip);
+      }
+    }
+    tune_socket(client_);
+    handle_.client = &client_;
+    handle_.idle = &idle_;
+    handle_.held = &held_;
+    handle_.abort = [this] { abort(); };
+    reg_ = w_.connections.insert(w_.connections.end(), &handle_);
+  }
+
+  ~Connection() {
+    switch_sandbox(nullptr);
+    w_.connections.erase(reg_);
+    if (counted_client_) st_.clients.remove(peer_);
+  }
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  asio::awaitable<void> run() {
+    if (!trusted_ && !peer_.is_unspecified() &&
+        !st_.clients.try_add(peer_, opt_.max_connections_per_client)) {
+      set_deadline(opt_.header_read);
+      const auto answer = asio::buffer(too_many_connections_answer());
+      auto a = asio::async_write(client_, answer, nothrow);
+      auto b = watchdog();
+      co_await (std::move(a) || std::move(b));
+      co_return;
+    }
+    counted_client_ = !trusted_ && !peer_.is_unspecified();
+    auto a = serve();
+    auto b = watchdog();
+    co_await (std::move(a) || std::move(b));
+  }
+
+ private:
+  static HeadLimits head_limits(const EdgeOptions& o) {
+    HeadLimits l;
+    l.max_header_bytes = o.max_header_bytes;
+    l.max_request_line_bytes = o.max_header_bytes;
+    l.max_request_body = o.max_request_body;
+    return l;
+  }
+  static ChunkedLimits body_limits(const EdgeOptions& o) {
+    ChunkedLimits l;
+    l.max_body_bytes = o.max_request_body;
+    return l;
+  }
+
+  // ---- deadlines ----
+
+  void set_deadline(steady::duration d) {
+    const auto at = steady::now() + d;
+    const bool earlier = at < deadline_;
+    deadline_ = at;
+    if (earlier) timer_.cancel();
+  }
+  void clear_deadline() { deadline_ = steady::time_point::max(); }
+  bool take_expired() { return std::exchange(expired_, false); }
+
+  asio::awaitable<void> watchdog() {
+    for (;;) {
+      timer_.expires_at(deadline_);
+      co_await timer_.async_wait(nothrow);
+      if (finished_) co_return;
+      if (steady::now() >= deadline_) {
+        expired_ = true;
+        deadline_ = steady::time_point::max();
+        error_code ignored;
+        client_.cancel(ignored);
+        if (up_sock_ != nullptr) up_sock_->cancel(ignored);
+      }
+    }
+  }
+
+  void abort() {
+    error_code ignored;
+    client_.close(ignored);
+    if (up_sock_ != nullptr) up_sock_->close(ignored);
+    tunnel_dead_ = true;
+  }
+
+  // ---- the request loop ----
+
+  asio::awaitable<void> serve() {
+    try {
+      bool first = true;
+      for (;;) {
+        parser_.reset();
+        const ReadHead r = co_await read_head(first);
+        first = false;
+        if (r != ReadHead::ok) break;
+        const bool keep = co_await handle_request();
+        log_access();
+        if (!keep || w_.draining || w_.closing) break;
+      }
+    } catch (const std::exception&) {
+      // A bug or an allocation failure: this connection ends, the worker goes on.
+    }
+    finished_ = true;
+    error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    client_.close(ignored);
+  }
+
+  asio::awaitable<ReadHead> read_head(bool first) {
+    idle_ = true;
+    set_deadline(first ? opt_.header_read : opt_.keepalive_idle);
+    for (;;) {
+      if (!in_.empty()) {
+        if (idle_) {
+          idle_ = false;
+          if (!first) set_deadline(opt_.header_read);
+        }
+        std::size_t used = 0;
+        const ParseStatus s = parser_.feed(in_.view(), &used);
+        in_.consume(used);
+        if (s == ParseStatus::head_complete) {
+          clear_deadline();
+          co_return ReadHead::ok;
+        }
+        if (s == ParseStatus::error) {
+          clear_deadline();
+          const int status = parser_.error().status;
+          if (status != 0) co_await reject(status);
+          co_return ReadHead::closed;
+        }
+      }
+      if (idle_ && (w_.draining || w_.closing)) co_return ReadHead::closed;
+      const auto room = in_.room(kHeadBuffer);
+      auto [ec, n] = co_await client_.async_read_some(room, nothrow);
+      if (ec) {
+        const bool timed_out = take_expired();
+        idle_ = false;
+        if (timed_out && parser_.started()) co_await reject(408);
+        co_return ReadHead::closed;
+      }
+      in_.commit(n);
+    }
+  }
+
+  // §3.3: text/plain, Connection: close, then a lingering close.
+  asio::awaitable<void> reject(int status) {
+    build_rejection(status, out_);
+    x_.rec.status = status;
+    set_deadline(opt_.header_read);
+    const auto buf = asio::buffer(out_);
+    auto [ec, n] = co_await asio::async_write(client_, buf, nothrow);
+    clear_deadline();
+    take_expired();
+    if (ec) co_return;
+    co_await linger();
+  }
+
+  asio::awaitable<void> linger() {
+    error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    set_deadline(kDrainTime);
+    std::size_t got = 0;
+    while (got < kDrainBytes) {
+      in_.clear();
+      const auto room = in_.room(kHeadBuffer);
+      auto [ec, n] = co_await client_.async_read_some(room, nothrow);
+      if (ec) break;
+      got += n;
+    }
+    in_.clear();
+    clear_deadline();
+    take_expired();
+  }
+
+  void begin_exchange(const RequestHead& h) {
+    x_ = Exchange{};
+    x_.start = steady::now();
+    x_.head_only = h.method == "HEAD";
+    x_.http10 = h.version == HttpVersion::http10;
+    x_.keep = h.keep_alive;
+    x_.html = is_navigation(h);
+    AccessRecord& r = x_.rec;
+    r.ts_ms = coarse_unix_ms();
+    r.request_id = w_.ids.next().str();
+    r.client_ip = client_ip_;
+    r.client_port = client_port_;
+    r.https = opt_.https;
+    r.method = h.method;
+    r.host = h.host;
+    r.target = h.target;
+    r.proto = x_.http10 ? "HTTP/1.0" : "HTTP/1.1";
+    r.user_agent = h.field("user-agent").value_or("");
+    r.referer = h.field("referer").value_or("");
+    if (h.chunked) {
+      body_is_chunked_ = true;
+      body_chunked_.reset();
+      body_left_ = 0;
+      body_finished_ = false;
+    } else {
+      body_is_chunked_ = false;
+      body_left_ = h.content_length.value_or(0);
+      body_finished_ = body_left_ == 0;
+    }
+  }
+
+  asio::awaitable<bool> handle_request() {
+    const RequestHead& h = parser_.head();
+    begin_exchange(h);
+    const HostMatch m = classify_host(h.host, opt_.preview_suffix);
+    if (m.kind == HostKind::other) {
+      switch_sandbox(nullptr);
+      const std::string_view path = h.origin_target.substr(0, h.origin_target.find('?'));
+      if ((h.method == "GET" || h.method == "HEAD") && path == "/healthz") {
+        x_.health = true;
+        co_return co_await send_edge_answer();
+      }
+      prepare_error("unknown_host");
+      co_return co_await send_edge_answer();
+    }
+    if (m.kind == HostKind::bad_preview) {
+      switch_sandbox(nullptr);
+      prepare_error("no_such_sandbox");
+      co_return co_await send_edge_answer();
+    }
+    const PreviewTarget target = m.target;
+    co_return co_await handle_preview(target);
+  }
+
+  // ---- edge answers ----
+
+  void prepare_error(std::string_view code, std::string_view message = {}, int retry_after = -1) {
+    const ErrorInfo* e = find_error(code);
+    x_.error = e != nullptr ? e->code : std::string_view("internal");
+    x_.error_message.assign(message);
+    x_.retry_after = retry_after;
+  }
+
+  // Writes the prepared answer (an error, or /healthz). The unread request body is
+  // discarded first when that is quick; otherwise the connection closes after the answer.
+  asio::awaitable<bool> send_edge_answer() {
+    bool keep = x_.keep && !w_.draining && !w_.closing;
+    if (!body_finished_) {
+      const bool drained = keep && co_await drain_body();
+      keep = keep && drained;
+    }
+    if (x_.health) {
+      x_.rec.route = "health";
+      x_.rec.status = 200;
+      build_health_answer(x_.head_only, !keep, x_.http10 && keep, out_);
+    } else {
+      const ErrorInfo* e = find_error(x_.error);
+      x_.rec.route = "edge_error";
+      x_.rec.error = e->code;
+      x_.rec.status = e->status;
+      ErrorAnswer a;
+      a.code = e->code;
+      a.html = x_.html;
+      a.head_only = x_.head_only;
+      a.close = !keep;
+      a.http10_keep_alive = x_.http10 && keep;
+      if (x_.sandbox) {
+        a.sandbox = x_.sandbox;
+        a.port = x_.port;
+      }
+      a.retry_after = x_.retry_after;
+      a.wake = x_.rec.wake;
+      const std::string message =
+          x_.error_message.empty()
+              ? default_message(e->code, x_.port,
+                                std::chrono::ceil<std::chrono::seconds>(opt_.wake_timeout)
+                                    .count())
+              : x_.error_message;
+      build_error_answer(a, message, out_);
+    }
+    const auto buf = asio::buffer(out_);
+    const bool written = co_await write_client(buf);
+    co_return written && keep;
+  }
+
+  // Discards the rest of the request body: at most 64 KiB, within 1 s.
+  asio::awaitable<bool> drain_body() {
+    if (!body_is_chunked_ && body_left_ > kDrainBytes) co_return false;
+    const auto until = steady::now() + kDrainTime;
+    std::uint64_t drained = 0;
+    for (;;) {
+      if (steady::now() >= until || drained > kDrainBytes) co_return false;
+      std::string_view data;
+      const BodyStep s = co_await next_body(&data, kDrainTime);
+      if (s == BodyStep::done) co_return true;
+      if (s != BodyStep::data) co_return false;
+      drained += data.size();
+    }
+  }
+
+  // The next piece of the request body: buffered bytes first, then reads, each within
+  // `idle` (body_idle). Chunked bodies come back decoded.
+  asio::awaitable<BodyStep> next_body(std::string_view* data, steady::duration idle) {
+    for (;;) {
+      if (body_finished_) co_return BodyStep::done;
+      if (!body_is_chunked_) {
+        if (body_left_ == 0) {
+          body_finished_ = true;
+          co_return BodyStep::done;
+        }
+        if (!in_.empty()) {
+          const std::size_t n =
+              std::min<std::uint64_t>(in_.size(), body_left_);
+          *data = in_.view().substr(0, n);
+          in_.consume(n);
+          body_left_ -= n;
+          if (body_left_ == 0) body_finished_ = true;
+          co_return BodyStep::data;
+        }
+      } else if (!in_.empty()) {
+        std::size_t used = 0;
+        std::string_view piece;
+        const ChunkStatus s = body_chunked_.decode(in_.view(), &used, &piece);
+        in_.consume(used);
+        if (s == ChunkStatus::data) {
+          *data = piece;
+          co_return BodyStep::data;
+        }
+        if (s == ChunkStatus::done) {
+          body_finished_ = true;
+          co_return BodyStep::done;
+        }
+        if (s == ChunkStatus::error) {
+          body_error_ = body_chunked_.error().status;
+          co_return BodyStep::bad;
+        }
+        if (!in_.empty()) continue;
+      }
+      set_deadline(idle);
+      const auto room = in_.room(kMaxBuffer);
+      auto [ec, n] = co_await client_.async_read_some(room, nothrow);
+      clear_deadline();
+      if (ec) co_return take_expired() ? BodyStep::timeout : BodyStep::gone;
+      in_.commit(n);
+    }
+  }
+
+  template <class Buffers>
+  asio::awaitable<bool> write_client(const Buffers& buffers) {
+    set_deadline(opt_.body_idle);
+    auto [ec, n] = co_await asio::async_write(client_, buffers, nothrow);
+    clear_deadline();
+    take_expired();
+    if (n > 0) x_.response_started = true;
+    co_return !ec;
+  }
+
+  template <class Buffers>
+  asio::awaitable<bool> write_upstream(UpstreamConn& up, const Buffers& buffers) {
+    set_deadline(opt_.body_idle);
+    auto [ec, n] = co_await asio::async_write(up.socket, buffers, nothrow);
+    clear_deadline();
+    take_expired();
+    co_return !ec;
+  }
+
+  // ---- preview requests ----
+
+  void switch_sandbox(ShardEntry* e) {
+    if (sandbox_ == e) return;
+    if (sandbox_ != nullptr) sandbox_->open_connections.fetch_sub(1, std::memory_order_relaxed);
+    sandbox_ = e;
+    if (e != nullptr) e->open_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void note_bytes(std::size_t in, std::size_t out) {
+    x_.rec.bytes_in += in;
+    x_.rec.bytes_out += out;
+    if (x_.entry != nullptr) {
+      if (in > 0) x_.entry->bytes_in.fetch_add(in, std::memory_order_relaxed);
+      if (out > 0) x_.entry->bytes_out.fetch_add(out, std::memory_order_relaxed);
+      x_.entry->touch(coarse_unix_ms());
+    }
+  }
+
+  asio::awaitable<bool> handle_preview(PreviewTarget t) {
+    x_.sandbox = t.id;
+    x_.port = t.port;
+    x_.rec.sandbox_id = t.id.str();
+    x_.rec.port = t.port;
+    ShardEntry& entry = w_.activity.entry(t.id);
+    x_.entry = &entry;
+    switch_sandbox(&entry);
+    entry.touch(coarse_unix_ms());
+
+    RouteAction action = RouteAction::no_such_sandbox;
+    IpAddress address;
+    std::string reason;
+    {
+      const RouteTable& table = w_.routes.current();
+      if (w_.pool_table != &table) {
+        w_.pool.drop_stale(table);
+        w_.pool_table = &table;
+      }
+      const Route* route = table.find(t.id);
+      action = decide_route(route, t.port, false, opt_.ports);
+      if (route != nullptr) {
+        address = route->address;
+        reason = route->error_reason.substr(0, 200);
+      }
+    }
+    switch (action) {
+      case RouteAction::no_such_sandbox:
+        prepare_error("no_such_sandbox");
+        co_return co_await send_edge_answer();
+      case RouteAction::preview_auth_required:
+        prepare_error("preview_auth_required");
+        co_return co_await send_edge_answer();
+      case RouteAction::port_not_exposed:
+        prepare_error("port_not_exposed");
+        co_return co_await send_edge_answer();
+      case RouteAction::sandbox_error:
+        prepare_error("sandbox_error", reason);
+        co_return co_await send_edge_answer();
+      case RouteAction::proxy:
+      case RouteAction::hold:
+        break;
+    }
+
+    CountGuard in_flight(entry.in_flight);
+    x_.arrival = steady::now();
+    bool must_hold = action == RouteAction::hold || address.empty();
+    bool wake = action == RouteAction::hold;
+    std::optional<tcp::socket> probed;
+    // A released request whose connect is refused again waits again; each round is bounded
+    // by the request's own deadline, the count by this loop.
+    for (int round = 0; round < 64; ++round) {
+      if (must_hold) {
+        const HoldResult hr = co_await hold(t, wake, address, probed);
+        if (hr == HoldResult::gone) co_return false;
+        if (hr == HoldResult::answered) co_return co_await send_edge_answer();
+      }
+      const ForwardResult fr = co_await forward(t, address, probed);
+      if (fr != ForwardResult::refused) co_return fr == ForwardResult::keep;
+      must_hold = true;
+      wake = false;
+      if (steady::now() >= x_.arrival + opt_.wake_timeout) break;
+    }
+    prepare_error("port_not_open");
+    x_.rec.wake = "timeout;held_ms=" + std::to_string(ms_between(x_.arrival, steady::now()));
+    co_return co_await send_edge_answer();
+  }
+
+  // §3.6: waits, holding the request, until the gate releases or answers it, the client
+  // leaves, or the request's deadline passes.
+  asio::awaitable<HoldResult> hold(const PreviewTarget& t, bool wake, IpAddress& address,
+                                   std::optional<tcp::socket>& probed) {
+    SandboxCounters& shared = *x_.entry->shared;
+    x_.held = true;
+    if (wake) x_.woke = true;
+    if (static_cast<std::size_t>(shared.held.load(std::memory_order_relaxed)) >=
+            opt_.max_held_requests_per_sandbox ||
+        st_.held.load(std::memory_order_relaxed) >= opt_.max_held_requests_total) {
+      prepare_error("too_many_held");
+      x_.rec.wake = "refused;held_ms=0";
+      co_return HoldResult::answered;
+    }
+    CountGuard held_here(shared.held);
+    st_.held.fetch_add(1, std::memory_order_relaxed);
+    held_ = true;
+    const auto deadline = x_.arrival + opt_.wake_timeout;
+
+    HeldRequest r(client_.get_executor());
+    r.id = t.id;
+    r.port = t.port;
+    r.wake = wake;
+    r.arrival = x_.arrival;
+    r.timer.expires_at(deadline);
+    struct Leave {
+      Connection& c;
+      HeldRequest& r;
+      ~Leave() {
+        c.w_.gate.remove(r);
+        c.st_.held.fetch_sub(1, std::memory_order_relaxed);
+        c.held_ = false;
+      }
+    } leave{*this, r};
+    w_.gate.add(r);
+
+    const std::size_t read_limit = in_.size() + kHeldBodyBytes;
+    bool client_gone = false;
+    while (r.verdict == HeldRequest::Verdict::waiting && steady::now() < deadline &&
+           !w_.closing) {
+      if (in_.size() < read_limit) {
+        auto timer_wait = r.timer.async_wait(nothrow);
+        auto client_wait = client_.async_wait(tcp::socket::wait_read, nothrow);
+        auto first = co_await (std::move(timer_wait) || std::move(client_wait));
+        if (first.index() == 1) {
+          auto [ec] = std::get<1>(first);
+          if (!ec) {
+            const auto room = in_.room(kMaxBuffer, read_limit - in_.size());
+            auto [rec, n] = co_await client_.async_read_some(room, nothrow);
+            if (!rec) {
+              in_.commit(n);
+              continue;
+            }
+          }
+          client_gone = true;
+          break;
+        }
+      } else {
+        co_await r.timer.async_wait(nothrow);
+      }
+    }
+    const std::int64_t held_ms = ms_between(x_.arrival, steady::now());
+    x_.held_ms = held_ms;
+    if (client_gone) co_return HoldResult::gone;
+    if (r.verdict == HeldRequest::Verdict::dispatch) {
+      address = r.address;
+      if (r.probed) {
+        probed.emplace(std::move(*r.probed));
+        r.probed.reset();
+      }
+      x_.rec.wake = (x_.woke ? "woke;held_ms=" : "port_wait;held_ms=") + std::to_string(held_ms);
+      co_return HoldResult::dispatched;
+    }
+    if (r.verdict == HeldRequest::Verdict::answer) {
+      prepare_error(r.code, r.message, r.retry_after);
+    } else if (w_.closing) {
+      prepare_error("shutting_down");
+    } else {
+      // The deadline: still starting, or started with the port still closed.
+      bool running = false;
+      {
+        const Route* route = w_.routes.current().find(t.id);
+        running = route != nullptr && route->state == RouteState::running;
+      }
+      prepare_error(running ? "port_not_open" : "wake_timeout");
+    }
+    x_.rec.wake = std::string(wake_kind(x_.error)) + ";held_ms=" + std::to_string(held_ms);
+    co_return HoldResult::answered;
+  }
+
+  // Sends the request upstream and relays the answer (§3.7, §3.8).
+  asio::awaitable<ForwardResult> forward(const PreviewTarget& t, const IpAddress& address,
+                                         std::optional<tcp::socket>& probed) {
+    const RequestHead& h = parser_.head();
+    SandboxCounters& shared = *x_.entry->shared;
+    if (static_cast<std::size_t>(shared.busy.load(std::memory_order_relaxed)) >=
+        opt_.max_connections_per_sandbox) {
+      prepare_error("sandbox_busy");
+      co_return co_await finish_answer();
+    }
+    if (address.empty()) {
+      prepare_error("upstream_unreachable");
+      co_return co_await finish_answer();
+    }
+    CountGuard busy(shared.busy);
+    struct ClearUpstream {
+      tcp::socket*& s;
+      ~ClearUpstream() { s = nullptr; }
+    } clear_upstream{up_sock_};
+
+    x_.rec.route = h.upgrade ? "tunnel" : "proxy";
+    const UpstreamKey key{address, t.port};
+    const bool may_retry = !h.upgrade && !h.has_body();
+    auto ex = client_.get_executor();
+    std::unique_ptr<UpstreamConn> up;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      up.reset();
+      up_sock_ = nullptr;
+      if (probed) {
+        up = std::make_unique<UpstreamConn>(ex, key, t.id);
+        up->socket = std::move(*probed);
+        probed.reset();
+        tune_socket(up->socket);
+      } else if (attempt == 0 && !h.upgrade) {
+        up = w_.pool.take(key);
+        if (up) st_.upstream_reuses.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (!up) {
+        up = std::make_unique<UpstreamConn>(ex, key, t.id);
+        up_sock_ = &up->socket;
+        const tcp::endpoint to(to_asio(address), t.port);
+        const ConnectResult cr = co_await connect_within(up->socket, to, opt_.upstream_connect);
+        st_.upstream_connects.fetch_add(1, std::memory_order_relaxed);
+        if (cr == ConnectResult::refused) co_return ForwardResult::refused;
+        if (cr != ConnectResult::ok) {
+          prepare_error(cr == ConnectResult::timeout ? "upstream_timeout" : "upstream_unreachable");
+          co_return co_await finish_answer();
+        }
+      }
+      up_sock_ = &up->socket;
+
+      const auto sent_at = steady::now();
+      bool body_sent = false;
+      const SendResult sr = co_await send_request(*up, &body_sent);
+      if (sr == SendResult::client_bad || sr == SendResult::client_timeout) {
+        const int status = sr == SendResult::client_bad ? body_error_ : 408;
+        if (!x_.response_started) co_await reject(status);
+        co_return ForwardResult::close;
+      }
+      if (sr == SendResult::client_gone) co_return ForwardResult::close;
+      if (sr == SendResult::upstream_failed && up->reused && may_retry && attempt == 0) {
+        x_.rec.retried = true;
+        continue;
+      }
+
+      // The answer; 1xx first. With Expect: 100-continue the body waits for the 100.
+      HeadResult hr = HeadResult::ok;
+      int interim = 0;
+      for (; interim < kMaxInterim; ++interim) {
+        if (!body_sent && sr == SendResult::ok) {
+          const bool answered = co_await upstream_readable_within(*up, kExpectWait);
+          if (!answered) {
+            const SendResult br = co_await send_body(*up);
+            if (br != SendResult::ok) co_return co_await body_failed(br);
+            body_sent = true;
+          }
+        }
+        hr = co_await read_response_head(*up);
+        if (hr != HeadResult::ok) break;
+        if (!x_.rec.upstream_ms) x_.rec.upstream_ms = ms_between(sent_at, steady::now());
+        const int status = resp_.head().status;
+        if (status >= 200 || status == 101) break;
+        if (status == 100 && !body_sent && sr == SendResult::ok) {
+          if (!x_.http10) {
+            constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            const auto buf = asio::buffer(kContinue);
+            if (!co_await write_client(buf)) co_return ForwardResult::close;
+          }
+          const SendResult br = co_await send_body(*up);
+          if (br != SendResult::ok) co_return co_await body_failed(br);
+          body_sent = true;
+        } else if (!x_.http10 && (status == 100 || status == 103)) {
+          ClientResponseContext ctx;
+          build_client_response_head(resp_.head(), ctx, out_);
+          const auto buf = asio::buffer(out_);
+          if (!co_await write_client(buf)) co_return ForwardResult::close;
+        }
+      }
+      if (interim == kMaxInterim) hr = HeadResult::bad;
+      if (hr == HeadResult::eof_before_any && up->reused && may_retry && attempt == 0 &&
+          !x_.response_started) {
+        x_.rec.retried = true;
+        continue;
+      }
+      if (hr != HeadResult::ok) {
+        if (x_.response_started) co_return ForwardResult::close;
+        prepare_error(hr == HeadResult::timeout ? "upstream_timeout"
+                      : hr == HeadResult::bad   ? "upstream_protocol_error"
+                                                : "upstream_reset");
+        co_return co_await finish_answer();
+      }
+      co_return co_await relay_response(up, body_sent);
+    }
+    prepare_error("upstream_reset");
+    co_return co_await finish_answer();
+  }
+
+  asio::awaitable<ForwardResult> finish_answer() {
+    const bool keep = co_await send_edge_answer();
+    co_return keep ? ForwardResult::keep : ForwardResult::close;
+  }
+
+  asio::awaitable<ForwardResult> body_failed(SendResult r) {
+    if (r == SendResult::client_bad || r == SendResult::client_timeout) {
+      if (!x_.response_started) co_await reject(r == SendResult::client_bad ? body_error_ : 408);
+      co_return ForwardResult::close;
+    }
+    if (r == SendResult::client_gone || x_.response_started) co_return ForwardResult::close;
+    prepare_error("upstream_reset");
+    x_.keep = false;
+    co_return co_await finish_answer();
+  }
+
+  // True when the upstream has something to say within `limit` (for Expect: 100-continue).
+  asio::awaitable<bool> upstream_readable_within(UpstreamConn& up, steady::duration limit) {
+    if (!up.pending().empty()) co_return true;
+    asio::steady_timer timer(client_.get_executor(), limit);
+    auto readable = up.socket.async_wait(tcp::socket::wait_read, nothrow);
+    auto waited = timer.async_wait(nothrow);
+    auto first = co_await (std::move(readable) || std::move(waited));
+    co_return first.index() == 0;
+  }
+
+  // The head (with the buffered body when it is all there), then the body unless the
+  // client expects a 100 first.
+  asio::awaitable<SendResult> send_request(UpstreamConn& up, bool* body_sent) {
+    const RequestHead& h = parser_.head();
+    ForwardContext ctx;
+    ctx.client_ip = client_ip_;
+    ctx.listener_port = st_.port;
+    ctx.https = opt_.https;
+    ctx.trusted = trusted_;
+    ctx.tunnel = h.upgrade;
+    ctx.forwarded_header = opt_.forwarded_header;
+    ctx.request_id = x_.rec.request_id;
+    build_forward_head(h, ctx, fwd_);
+    const bool wait_for_continue = h.expect_continue && h.has_body();
+    if (!wait_for_continue && !body_is_chunked_ && body_left_ > 0 && in_.size() >= body_left_) {
+      const std::size_t n = body_left_;
+      const std::array<asio::const_buffer, 2> bufs{asio::buffer(fwd_),
+                                                   asio::buffer(in_.view().data(), n)};
+      const bool ok = co_await write_upstream(up, bufs);
+      if (!ok) co_return SendResult::upstream_failed;
+      in_.consume(n);
+      body_left_ = 0;
+      body_finished_ = true;
+      note_bytes(n, 0);
+      *body_sent = true;
+      co_return SendResult::ok;
+    }
+    const auto head = asio::buffer(fwd_);
+    if (!co_await write_upstream(up, head)) co_return SendResult::upstream_failed;
+    if (wait_for_continue) co_return SendResult::ok;
+    const SendResult r = co_await send_body(up);
+    *body_sent = r == SendResult::ok;
+    co_return r;
+  }
+
+  asio::awaitable<SendResult> send_body(UpstreamConn& up) {
+    SizeLines sizes;
+    for (;;) {
+      std::string_view data;
+      const BodyStep s = co_await next_body(&data, opt_.body_idle);
+      if (s == BodyStep::done) {
+        if (body_is_chunked_) {
+          const auto last = asio::buffer(kLastChunk);
+          if (!co_await write_upstream(up, last)) co_return SendResult::upstream_failed;
+        }
+        co_return SendResult::ok;
+      }
+      if (s == BodyStep::bad) co_return SendResult::client_bad;
+      if (s == BodyStep::timeout) co_return SendResult::client_timeout;
+      if (s == BodyStep::gone) co_return SendResult::client_gone;
+      bool ok = false;
+      if (body_is_chunked_) {
+        const std::array<asio::const_buffer, 3> bufs{sizes.line(0, data.size()),
+                                                     asio::buffer(data), asio::buffer(kCrlf)};
+        ok = co_await write_upstream(up, bufs);
+      } else {
+        const auto buf = asio::buffer(data);
+        ok = co_await write_upstream(up, buf);
+      }
+      if (!ok) co_return SendResult::upstream_failed;
+      note_bytes(data.size(), 0);
+    }
+  }
+
+  asio::awaitable<HeadResult> read_response_head(UpstreamConn& up) {
+    resp_.reset();
+    bool any = false;
+    for (;;) {
+      if (!up.pending().empty()) {
+        any = true;
+        std::size_t used = 0;
+        const ParseStatus s = resp_.feed(up.pending(), &used);
+        up.consume(used);
+        if (s == ParseStatus::head_complete) co_return HeadResult::ok;
+        if (s == ParseStatus::error) co_return HeadResult::bad;
+      }
+      if (opt_.upstream_response_header.count() > 0) set_deadline(opt_.upstream_response_header);
+      const auto room = up.room();
+      auto [ec, n] = co_await up.socket.async_read_some(room, nothrow);
+      clear_deadline();
+      if (ec) {
+        if (take_expired()) co_return HeadResult::timeout;
+        co_return any ? HeadResult::reset : HeadResult::eof_before_any;
+      }
+      up.end += n;
+    }
+  }
+
+  // Relays the response whose head `resp_` holds, and the body as it arrives.
+  asio::awaitable<ForwardResult> relay_response(std::unique_ptr<UpstreamConn>& up,
+                                                bool body_sent) {
+    const RequestHead& h = parser_.head();
+    const ResponseHead& rh = resp_.head();
+    if (rh.status == 101) {
+      if (!h.upgrade || !body_finished_) {
+        prepare_error("upstream_protocol_error");
+        x_.keep = false;
+        co_return co_await finish_answer();
+      }
+      co_await tunnel(*up);
+      co_return ForwardResult::close;
+    }
+    const BodyFraming from = rh.framing(x_.head_only);
+    BodyFraming to = from;
+    if (from == BodyFraming::chunked || from == BodyFraming::until_close) {
+      to = x_.http10 ? BodyFraming::until_close : BodyFraming::chunked;
+    }
+    bool keep = x_.keep && !w_.draining && !w_.closing && to != BodyFraming::until_close;
+    if (!body_finished_) {
+      // The upstream answered before the whole body came (§3.7 Expect).
+      const bool drained = keep && co_await drain_body();
+      keep = keep && drained;
+    }
+    ClientResponseContext ctx;
+    ctx.framing = to;
+    ctx.close = !keep;
+    ctx.http10_keep_alive = x_.http10 && keep;
+    ctx.wake = x_.rec.wake;
+    if (opt_.https && opt_.hsts_max_age.count() > 0) {
+      hsts_ = "max-age=" + std::to_string(opt_.hsts_max_age.count());
+      ctx.hsts = hsts_;
+    }
+    build_client_response_head(rh, ctx, out_);
+    x_.rec.status = rh.status;
+
+    bool complete = false;
+    if (from == BodyFraming::none) {
+      const auto buf = asio::buffer(out_);
+      if (!co_await write_client(buf)) co_return ForwardResult::close;
+      complete = true;
+    } else if (from == BodyFraming::content_length) {
+      complete = co_await relay_sized(*up, *rh.content_length);
+    } else {
+      complete = co_await relay_stream(*up, from == BodyFraming::chunked, to);
+    }
+    if (!complete) co_return ForwardResult::close;
+    bool reusable = from != BodyFraming::until_close && rh.keep_alive && body_sent &&
+                    body_finished_ && !h.upgrade && !w_.closing;
+    if (reusable) {
+      // §3.8: a busy connection whose sandbox left running or moved closes when its
+      // exchange ends.
+      const Route* route = w_.routes.current().find(up->sandbox);
+      reusable = route != nullptr && route->state == RouteState::running &&
+                 route->address == up->key.address;
+    }
+    if (reusable) {
+      up_sock_ = nullptr;
+      w_.pool.put(std::move(up));
+    }
+    co_return keep ? ForwardResult::keep : ForwardResult::close;
+  }
+
+  // A Content-Length body: the head goes out with the first bytes.
+  asio::awaitable<bool> relay_sized(UpstreamConn& up, std::uint64_t length) {
+    std::uint64_t left = length;
+    bool head_sent = false;
+    for (;;) {
+      const std::size_t n =
+          std::min<std::uint64_t>(up.pending().size(), left);
+      if (!head_sent || n > 0) {
+        const std::array<asio::const_buffer, 2> bufs{
+            head_sent ? asio::const_buffer() : asio::const_buffer(asio::buffer(out_)),
+            asio::buffer(up.pending().data(), n)};
+        if (!co_await write_client(bufs)) co_return false;
+        head_sent = true;
+        up.consume(n);
+        left -= n;
+        note_bytes(0, n);
+      }
+      if (left == 0) co_return true;
+      const auto room = up.room();
+      auto [ec, got] = co_await up.socket.async_read_some(room, nothrow);
+      if (ec) co_return false;  // truncated: the client connection closes
+      up.end += got;
+    }
+  }
+
+  // A chunked or close-delimited body, relayed as chunked (HTTP/1.1 client) or raw (1.0,
+  // then close), each read written out before the next starts.
+  asio::awaitable<bool> relay_stream(UpstreamConn& up, bool chunked_in, BodyFraming to) {
+    const bool chunked_out = to == BodyFraming::chunked;
+    resp_chunked_.reset();
+    SizeLines sizes;
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(kMaxSpans * 3 + 2);
+    bool head_sent = false;
+    for (;;) {
+      bufs.clear();
+      if (!head_sent) bufs.push_back(asio::buffer(out_));
+      std::size_t used_total = 0;
+      std::size_t spans = 0;
+      std::size_t body_bytes = 0;
+      bool done = false;
+      std::string_view rest = up.pending();
+      while (!rest.empty() && spans < kMaxSpans) {
+        std::string_view data;
+        std::size_t used = rest.size();
+        if (chunked_in) {
+          const ChunkStatus s = resp_chunked_.decode(rest, &used, &data);
+          if (s == ChunkStatus::error) co_return false;
+          if (s == ChunkStatus::done) done = true;
+        } else {
+          data = rest;
+        }
+        rest.remove_prefix(used);
+        used_total += used;
+        if (!data.empty()) {
+          if (chunked_out) bufs.push_back(sizes.line(spans, data.size()));
+          bufs.push_back(asio::buffer(data));
+          if (chunked_out) bufs.push_back(asio::buffer(kCrlf));
+          ++spans;
+          body_bytes += data.size();
+        }
+        if (done || (chunked_in && used == 0)) break;
+      }
+      if (done && chunked_out) bufs.push_back(asio::buffer(kLastChunk));
+      if (!bufs.empty()) {
+        if (!co_await write_client(bufs)) co_return false;
+        head_sent = true;
+        note_bytes(0, body_bytes);
+      }
+      up.consume(used_total);
+      if (done) co_return true;
+      if (!up.pending().empty() && spans == kMaxSpans) continue;
+      const auto room = up.room();
+      auto [ec, got] = co_await up.socket.async_read_some(room, nothrow);
+      if (ec) {
+        if (chunked_in || ec != asio::error::eof) co_return false;
+        if (chunked_out) {
+          const auto last = asio::buffer(kLastChunk);
+          if (!co_await write_client(last)) co_return false;
+        }
+        co_return true;
+      }
+      up.end += got;
+    }
+  }
+
+  // §3.9: the 101 goes out, then bytes flow both ways until both sides are done, one
+  // side fails, or nothing moved for websocket_idle.
+  asio::awaitable<void> tunnel(UpstreamConn& up) {
+    x_.rec.route = "tunnel";
+    ClientResponseContext ctx;
+    ctx.tunnel = true;
+    ctx.wake = x_.rec.wake;
+    build_client_response_head(resp_.head(), ctx, out_);
+    x_.rec.status = 101;
+    {
+      const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                                   asio::buffer(up.pending())};
+      const std::size_t n = up.pending().size();
+      if (!co_await write_client(bufs)) co_return;
+      up.consume(n);
+      note_bytes(0, n);
+    }
+    if (!in_.empty()) {
+      const auto early = asio::buffer(in_.view());
+      const std::size_t n = in_.size();
+      if (!co_await write_upstream(up, early)) co_return;
+      in_.clear();
+      note_bytes(n, 0);
+    }
+    CountGuard tunnels(x_.entry->open_tunnels);
+    tunnel_dead_ = false;
+    auto upward = pump(client_, up.socket, true, up);
+    auto downward = pump(up.socket, client_, false, up);
+    co_await (std::move(upward) && std::move(downward));
+    clear_deadline();
+  }
+
+  asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, bool upward, UpstreamConn& up) {
+    for (;;) {
+      if (tunnel_dead_) co_return;
+      set_deadline(opt_.websocket_idle);
+      asio::mutable_buffer room = upward ? in_.room(kMaxBuffer) : up.room();
+      auto [ec, n] = co_await from.async_read_some(room, nothrow);
+      error_code ignored;
+      if (ec) {
+        if (ec == asio::error::eof && !tunnel_dead_) {
+          to.shutdown(tcp::socket::shutdown_send, ignored);
+        } else {
+          tunnel_dead_ = true;
+          to.cancel(ignored);
+          from.cancel(ignored);
+        }
+        co_return;
+      }
+      const auto data = asio::buffer(room.data(), n);
+      auto [wec, written] = co_await asio::async_write(to, data, nothrow);
+      if (upward) {
+        in_.clear();
+      } else {
+        up.begin = up.end = 0;
+      }
+      if (wec) {
+        tunnel_dead_ = true;
+        to.cancel(ignored);
+        from.cancel(ignored);
+        co_return;
+      }
+      note_bytes(upward ? n : 0, upward ? 0 : n);
+    }
+  }
+
+  void log_access() {
+    if (!opt_.access_log) return;
+    x_.rec.duration_ms = ms_between(x_.start, steady::now());
+    x_.rec.held_ms = x_.held_ms;
+    if (x_.rec.route.empty()) x_.rec.route = "proxy";
+    format_access_line(x_.rec, log_line_);
+    opt_.access_log(log_line_);
+  }
+
+  struct Exchange {
+    steady::time_point start{};
+    AccessRecord rec;
+    bool head_only = false;
+    bool http10 = false;
+    bool keep = true;
+    bool html = false;
+    bool health = false;
+    bool response_started = false;
+    std::optional<Ulid> sandbox;
+    std::uint16_t port = 0;
+    ShardEntry* entry = nullptr;
+    steady::time_point arrival{};
+    bool held = false;
+    bool woke = false;
+    std::int64_t held_ms = 0;
+    std::string_view error;  // a §3.13 code (static)
+    std::string error_message;
+    int retry_after = -1;
+  };
+
+  Worker& w_;
+  const EdgeOptions& opt_;
+  ServerState& st_;
+  tcp::socket client_;
+  asio::ip::address peer_;
+  std::string client_ip_;
+  std::uint16_t client_port_ = 0;
+  bool trusted_ = false;
+  bool counted_client_ = false;
+
+  InBuffer in_;
+  HeadParser parser_;
+  ChunkedDecoder body_chunked_;
+  bool body_is_chunked_ = false;
+  std::uint64_t body_left_ = 0;
+  bool body_finished_ = true;
+  int body_error_ = 400;
+  ResponseHeadParser resp_;
+  ChunkedDecoder resp_chunked_;
+  std::string out_;
+  std::string fwd_;
+  std::string hsts_;
+  std::string log_line_;
+  Exchange x_;
+
+  asio::steady_timer timer_;
+  steady::time_point deadline_ = steady::time_point::max();
+  bool expired_ = false;
+  bool finished_ = false;
+  tcp::socket* up_sock_ = nullptr;
+  bool tunnel_dead_ = false;
+
+  bool idle_ = false;
+  bool held_ = false;
+  ShardEntry* sandbox_ = nullptr;
+  ConnectionHandle handle_;
+  std::list<ConnectionHandle*>::iterator reg_;
+};
+
+}  // namespace
+
+asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket) {
+  struct Count {
+    ServerState& s;
+    ~Count() {
+      s.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      s.connection_closed();
+    }
+  } count{worker.state};
+  Connection c(worker, std::move(socket));
+  co_await c.run();
+}
+
+}  // namespace sandboxd::edge::detail

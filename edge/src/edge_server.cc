@@ -1,0 +1,105 @@
+#include "edge/edge_server.h"
+
+#include "server_state.h"
+#include "worker.h"
+
+#include <thread>
+
+namespace sandboxd::edge {
+
+using detail::ServerState;
+using detail::Worker;
+namespace asio = detail::asio;
+using tcp = detail::tcp;
+
+namespace {
+
+constexpr std::chrono::seconds kCloseWait{2};  // after the grace: held answers, sockets close
+
+Result<asio::ip::address> listen_address(const std::string& host) {
+  if (host.empty()) return asio::ip::address(asio::ip::address_v6::any());
+  if (host == "localhost") return asio::ip::address(asio::ip::address_v4::loopback());
+  std::string literal = host;
+  if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') {
+    literal = literal.substr(1, literal.size() - 2);
+  }
+  detail::error_code ec;
+  auto address = asio::ip::make_address(literal, ec);
+  if (ec) return Error{Errc::invalid_argument, "edge listen host is not an IP address: " + host};
+  return address;
+}
+
+}  // namespace
+
+struct EdgeServer::Impl {
+  std::unique_ptr<ServerState> state;
+  std::vector<std::unique_ptr<Worker>> workers;
+  bool stopped = false;
+
+  ~Impl() { workers.clear(); }
+};
+
+EdgeServer::EdgeServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+EdgeServer::~EdgeServer() { stop(std::chrono::milliseconds(0)); }
+
+Result<std::unique_ptr<EdgeServer>> EdgeServer::start(EdgeOptions options,
+                                                      RouteTablePublisher& routes, Waker& waker,
+                                                      ActivityTable& activity) {
+  if (options.preview_suffix.empty()) {
+    return Error{Errc::invalid_argument, "the preview suffix is empty"};
+  }
+  std::size_t count = options.workers;
+  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  auto address = listen_address(options.listen_host);
+  if (!address) return address.error();
+  const bool any = options.listen_host.empty();
+
+  auto impl = std::make_unique<Impl>();
+  impl->state = std::make_unique<ServerState>(std::move(options), routes, waker, activity);
+  std::uint16_t port = impl->state->options.listen_port;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto worker = std::make_unique<Worker>(*impl->state, i);
+    Status bound = worker->listen(tcp::endpoint(*address, port));
+    if (!bound && any && i == 0) {
+      // No IPv6 on this host: every IPv4 interface instead.
+      *address = asio::ip::address_v4::any();
+      bound = worker->listen(tcp::endpoint(*address, port));
+    }
+    if (!bound) return bound.error();
+    if (i == 0) port = worker->local_port();
+    impl->workers.push_back(std::move(worker));
+  }
+  impl->state->port = port;
+  for (auto& worker : impl->workers) worker->start();
+  return std::unique_ptr<EdgeServer>(new EdgeServer(std::move(impl)));
+}
+
+std::uint16_t EdgeServer::port() const { return impl_->state->port; }
+
+EdgeStats EdgeServer::stats() const {
+  const ServerState& s = *impl_->state;
+  EdgeStats out;
+  out.open_connections = s.open_connections.load(std::memory_order_relaxed);
+  out.accepted = s.accepted.load(std::memory_order_relaxed);
+  out.held = s.held.load(std::memory_order_relaxed);
+  out.upstream_connects = s.upstream_connects.load(std::memory_order_relaxed);
+  out.upstream_reuses = s.upstream_reuses.load(std::memory_order_relaxed);
+  out.wake_calls = s.wake->calls();
+  return out;
+}
+
+void EdgeServer::stop(std::chrono::milliseconds grace) {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  ServerState& s = *impl_->state;
+  s.draining = true;
+  for (auto& w : impl_->workers) w->begin_drain();
+  s.wait_connections_below(1, detail::steady::now() + grace);
+  for (auto& w : impl_->workers) w->force_close();
+  s.wait_connections_below(1, detail::steady::now() + kCloseWait);
+  for (auto& w : impl_->workers) w->join();
+  impl_->workers.clear();
+}
+
+}  // namespace sandboxd::edge

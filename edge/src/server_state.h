@@ -1,0 +1,100 @@
+// What the workers of one EdgeServer share: the options, the route publisher, the activity
+// table, the process-wide counters and limits, and the wake coordinator that turns every
+// held request of a sandbox, on any worker, into one `Waker::wake` call.
+#pragma once
+
+#include "edge/activity.h"
+#include "edge/edge_options.h"
+#include "edge/edge_server.h"
+#include "edge/route_table.h"
+#include "edge/waker.h"
+#include "io.h"
+#include "ulid_hash.h"
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace sandboxd::edge::detail {
+
+// Posts work to a worker's event loop from any thread, until the worker closes it; later
+// posts are dropped. Lets a Waker's `done` run after the server is gone.
+class Mailbox {
+ public:
+  explicit Mailbox(asio::io_context& ioc) : ioc_(&ioc) {}
+  void post(std::function<void()> fn);
+  void close();
+
+ private:
+  std::mutex mu_;
+  asio::io_context* ioc_;
+};
+
+// One wake cycle per sandbox for the whole process (SPEC §3.6 rule 2). Each worker joins
+// with a listener once per cycle; the first joiner calls the Waker; `done` hands the
+// outcome to every listener and ends the cycle. Thread-safe. Kept alive by the Waker's
+// `done` callback, so a late `done` finds it.
+class WakeCoordinator : public std::enable_shared_from_this<WakeCoordinator> {
+ public:
+  using Listener = std::function<void(const WakeOutcome&)>;
+
+  explicit WakeCoordinator(Waker& waker) : waker_(waker) {}
+  void join(const Ulid& id, Listener listener);
+  std::uint64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+
+ private:
+  void finish(const Ulid& id, const WakeOutcome& outcome);
+
+  Waker& waker_;
+  std::mutex mu_;
+  std::unordered_map<Ulid, std::vector<Listener>, UlidHash> cycles_;
+  std::atomic<std::uint64_t> calls_{0};
+};
+
+// max_connections_per_client (§3.10): IPv4 per address, IPv6 per /64.
+class ClientLimiter {
+ public:
+  // False when the client is at its limit (nothing is counted then).
+  bool try_add(const asio::ip::address& ip, std::size_t limit);
+  void remove(const asio::ip::address& ip);
+
+ private:
+  using Key = std::array<std::uint8_t, 9>;
+  static Key key_of(const asio::ip::address& ip);
+  std::mutex mu_;
+  std::map<Key, std::size_t> counts_;
+};
+
+struct ServerState {
+  ServerState(EdgeOptions o, RouteTablePublisher& r, Waker& waker, ActivityTable& a)
+      : options(std::move(o)), routes(r), activity(a),
+        wake(std::make_shared<WakeCoordinator>(waker)) {}
+
+  const EdgeOptions options;
+  RouteTablePublisher& routes;
+  ActivityTable& activity;
+  std::shared_ptr<WakeCoordinator> wake;
+  std::uint16_t port = 0;
+
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> open_connections{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> held{0};
+  std::atomic<std::uint64_t> upstream_connects{0};
+  std::atomic<std::uint64_t> upstream_reuses{0};
+  ClientLimiter clients;
+
+  // Signalled whenever a connection ends, for stop().
+  std::mutex mu;
+  std::condition_variable cv;
+  void connection_closed();
+  bool wait_connections_below(std::uint64_t n, steady::time_point until);
+};
+
+}  // namespace sandboxd::edge::detail

@@ -1,0 +1,146 @@
+#include "worker.h"
+
+#include <boost/asio/ip/v6_only.hpp>
+
+#include <sys/socket.h>
+
+namespace sandboxd::edge::detail {
+
+namespace {
+
+constexpr std::chrono::milliseconds kAcceptBackoff{20};
+
+}  // namespace
+
+Worker::Worker(ServerState& s, std::size_t /*index*/)
+    : state(s), options(s.options), activity(s.activity.impl().add_shard()), routes(s.routes),
+      gate(*this), mailbox(std::make_shared<Mailbox>(ioc)),
+      pool(s.options.max_idle_per_backend, s.options.upstream_idle_timeout), sweep_timer_(ioc) {}
+
+Worker::~Worker() {
+  join();
+  mailbox->close();
+  // Coroutine frames still pending (only after a forced stop) are destroyed with the
+  // io_context, after the I/O objects declared after it and before the state they touch.
+  pool.clear();
+  acceptor.reset();
+}
+
+Status Worker::listen(const tcp::endpoint& endpoint) {
+  error_code ec;
+  acceptor.emplace(ioc);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    int one = 1;
+    if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec = error_code(errno, boost::system::system_category());
+    }
+  }
+  if (!ec && endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(false), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    acceptor.reset();
+    return Error{Errc::unavailable, "cannot listen on " + endpoint.address().to_string() + ":" +
+                                        std::to_string(endpoint.port()) + ": " + ec.message()};
+  }
+  return ok();
+}
+
+std::uint16_t Worker::local_port() const {
+  error_code ec;
+  auto ep = acceptor->local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void Worker::start() {
+  work_.emplace(ioc.get_executor());
+  asio::co_spawn(ioc, accept_loop(), asio::detached);
+  asio::co_spawn(ioc, sweep_loop(), asio::detached);
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        ioc.run();
+        return;
+      } catch (const std::exception&) {
+        // A handler threw: keep serving the other connections.
+      }
+    }
+  });
+}
+
+asio::awaitable<void> Worker::accept_loop() {
+  asio::steady_timer backoff(ioc);
+  while (acceptor && acceptor->is_open()) {
+    auto [ec, socket] = co_await acceptor->async_accept(nothrow);
+    if (draining || closing || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // EMFILE and friends: keep serving the connections we have, try again shortly.
+      backoff.expires_after(kAcceptBackoff);
+      co_await backoff.async_wait(nothrow);
+      continue;
+    }
+    state.accepted.fetch_add(1, std::memory_order_relaxed);
+    if (state.open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
+      error_code ignored;
+      socket.close(ignored);  // §3.10: closed at once, nothing written
+      continue;
+    }
+    state.open_connections.fetch_add(1, std::memory_order_relaxed);
+    asio::co_spawn(ioc, serve_connection(*this, std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Worker::sweep_loop() {
+  const auto period = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(100), options.upstream_idle_timeout / 4);
+  while (!closing) {
+    sweep_timer_.expires_after(period);
+    co_await sweep_timer_.async_wait(nothrow);
+    if (closing) co_return;
+    pool.sweep(steady::now());
+    const RouteTable& table = routes.current();
+    if (pool_table != &table) {
+      pool.drop_stale(table);
+      pool_table = &table;
+    }
+  }
+}
+
+void Worker::begin_drain() {
+  asio::post(ioc, [this] {
+    draining = true;
+    error_code ignored;
+    if (acceptor) acceptor->close(ignored);
+    for (ConnectionHandle* c : connections) {
+      if (*c->idle) c->abort();
+    }
+  });
+}
+
+void Worker::force_close() {
+  asio::post(ioc, [this] {
+    draining = true;
+    closing = true;
+    error_code ignored;
+    if (acceptor) acceptor->close(ignored);
+    gate.shutdown_all();
+    // Held requests write their 503 first; everything else closes now.
+    std::vector<ConnectionHandle*> open(connections.begin(), connections.end());
+    for (ConnectionHandle* c : open) {
+      if (!*c->held) c->abort();
+    }
+    pool.clear();
+    sweep_timer_.cancel();
+  });
+}
+
+void Worker::join() {
+  if (!thread_.joinable()) return;
+  work_.reset();
+  ioc.stop();
+  thread_.join();
+}
+
+}  // namespace sandboxd::edge::detail

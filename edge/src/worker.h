@@ -1,0 +1,81 @@
+// One edge worker (SPEC §3.2): a thread with its own event loop, its own SO_REUSEPORT
+// listener, upstream pool, wake gate, route reader and activity shard. A connection lives
+// its whole life on the worker that accepted it, so nothing here takes a lock.
+//
+// Member order matters for teardown: the io_context is destroyed after the I/O objects
+// that use it (declared after it) and before the state that coroutine frames still touch
+// when they are destroyed (declared before it).
+#pragma once
+
+#include "activity_internal.h"
+#include "base/ulid.h"
+#include "io.h"
+#include "server_state.h"
+#include "upstream_pool.h"
+#include "wake_gate.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include <list>
+#include <memory>
+#include <optional>
+#include <thread>
+
+namespace sandboxd::edge::detail {
+
+// The part of a client connection that the worker can reach from outside its coroutine.
+struct ConnectionHandle {
+  tcp::socket* client = nullptr;
+  bool* idle = nullptr;  // waiting for the next request, no byte of it received
+  bool* held = nullptr;  // a request of this connection is held by the wake gate
+  std::function<void()> abort;  // cancels every socket of the connection
+};
+
+class Worker {
+ public:
+  Worker(ServerState& state, std::size_t index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  Status listen(const tcp::endpoint& endpoint);
+  std::uint16_t local_port() const;
+  void start();
+
+  // From any thread. Drain: stop accepting, close idle connections, mark the rest.
+  void begin_drain();
+  // From any thread. Answer held requests (shutting_down) and close every connection.
+  void force_close();
+  // From any thread: stop the loop and join the thread.
+  void join();
+
+  ServerState& state;
+  const EdgeOptions& options;
+  ActivityShard& activity;
+  RouteTableReader routes;
+  UlidGenerator ids;
+  std::list<ConnectionHandle*> connections;
+  WakeGate gate;
+  bool draining = false;
+  bool closing = false;
+  const RouteTable* pool_table = nullptr;  // the snapshot the pool was last checked against
+
+  asio::io_context ioc{1};
+
+  std::shared_ptr<Mailbox> mailbox;
+  std::optional<tcp::acceptor> acceptor;
+  UpstreamPool pool;
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> sweep_loop();
+
+  asio::steady_timer sweep_timer_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+};
+
+// A client connection's whole life (connection.cc).
+asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket);
+
+}  // namespace sandboxd::edge::detail
