@@ -128,7 +128,7 @@ int run_serve(const CommonFlags& flags) {
     std::fprintf(stderr, "sandboxd: %s\n", plane.error().detail.c_str());
     return kExitConfig;
   }
-  kLog.info("sandboxd started", {{"control_port", (*plane)->port()}});
+  kLog.info("sandboxd started", {{"control_port", (*plane)->port()}, {"edge_port", (*plane)->edge_port()}});
 
   int exit_code = kExitOk;
   for (;;) {

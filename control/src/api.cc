@@ -124,6 +124,26 @@ std::string frame_end(const ApiResult<ExecOutput>& result) {
                  {"duration_ms", result->duration_ms}});
 }
 
+// The subset of a Docker inspect that legacy GET /sandbox/{id} returns (SPEC §2.5.3).
+// NetworkSettings.IPAddress is the address on docker.network (Docker's own top-level field
+// covers only its default bridge, which sandboxes never join).
+json::object live_state(const docker::ContainerInfo& c, const std::string& network) {
+  json::object state{{"Status", c.state.status},       {"Running", c.state.running},
+                     {"ExitCode", c.state.exit_code},  {"OOMKilled", c.state.oom_killed},
+                     {"StartedAt", c.state.started_at}, {"FinishedAt", c.state.finished_at}};
+  json::object labels;
+  for (const auto& [k, v] : c.labels) labels[k] = v;
+  json::object networks;
+  for (const auto& [name, endpoint] : c.networks) {
+    networks[name] = json::object{{"IPAddress", endpoint.ip_address}};
+  }
+  json::object settings{{"IPAddress", c.ip_address(network)}, {"Networks", std::move(networks)}};
+  return json::object{{"Id", c.id},
+                      {"State", std::move(state)},
+                      {"Config", json::object{{"Image", c.image}, {"Labels", std::move(labels)}}},
+                      {"NetworkSettings", std::move(settings)}};
+}
+
 }  // namespace
 
 Api::Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
@@ -290,7 +310,9 @@ boost::asio::awaitable<Response> Api::legacy_get(Request& r) {
   if (!row || row->status == "destroyed" || row->status == "purged") {
     co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
   }
-  json::object o{{"row", legacy_object(*row, objects_)}, {"live_state", nullptr}};
+  auto info = co_await service_.inspect_container(*row);
+  json::value live = info ? live_state(*info, config_.docker.network) : json::value(nullptr);
+  json::object o{{"row", legacy_object(*row, objects_)}, {"live_state", std::move(live)}};
   co_return json_answer(200, o);
 }
 
@@ -327,7 +349,7 @@ boost::asio::awaitable<Response> Api::legacy_exec(Request& r) {
   std::string exec_id = new_ulid().str();
   docker::OutputFn capture = [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); };
   Actor actor = actor_of(r);
-  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor);
+  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor, r.client_gone);
   if (!out) co_return error_answer(r, out.error());
   json::object o{{"stdout", sanitize_utf8(cap.out)},
                  {"stderr", sanitize_utf8(cap.err)},
@@ -496,9 +518,10 @@ boost::asio::awaitable<Response> Api::v1_start(Request& r) {
   auto wait = query_bool(r, "wait");
   if (!wait) co_return error_answer(r, wait.error());
   Actor actor = actor_of(r);
-  auto woke = co_await service_.start(*id, actor);
+  auto woke = co_await service_.start(*id, actor, wait->value_or(true));
   if (!woke) co_return error_answer(r, woke.error());
-  co_return json_answer(200, v1_object(*woke, objects_));
+  // Without wait the wake goes on in the background: 202 in `waking` (SPEC §2.6.6).
+  co_return json_answer(woke->status == "running" ? 200 : 202, v1_object(*woke, objects_));
 }
 
 boost::asio::awaitable<Response> Api::v1_stop(Request& r) {
@@ -512,9 +535,10 @@ boost::asio::awaitable<Response> Api::v1_stop(Request& r) {
   if (!req) co_return error_answer(r, req.error());
   Actor actor = actor_of(r);
   std::string reason = "api";
-  auto stopped = co_await service_.stop(*id, *req, reason, actor);
+  auto stopped = co_await service_.stop(*id, *req, reason, actor, wait->value_or(true));
   if (!stopped) co_return error_answer(r, stopped.error());
-  co_return json_answer(200, v1_object(*stopped, objects_));
+  // Without wait the stop goes on in the background: 202 in `stopping` (SPEC §2.6.7).
+  co_return json_answer(stopped->status == "stopped" ? 200 : 202, v1_object(*stopped, objects_));
 }
 
 boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
@@ -542,7 +566,7 @@ boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
   std::string exec_id = new_ulid().str();
   docker::OutputFn capture = [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); };
   Actor actor = actor_of(r);
-  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor);
+  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor, r.client_gone);
   if (!out) co_return error_answer(r, out.error());
   json::object o{{"exec_id", out->exec_id},
                  {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
@@ -561,9 +585,13 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
   res.content_type = v1 ? "application/x-ndjson" : "text/plain; charset=utf-8";
   Actor actor = actor_of(r);
   std::uint64_t max_output = config_.exec.max_output;
-  res.stream = [this, id, exec = std::move(exec), actor, v1, max_output](
+  std::shared_ptr<OneShot> gone = r.client_gone;
+  res.stream = [this, id, exec = std::move(exec), actor, v1, max_output, gone](
                    BodySink& sink) -> boost::asio::awaitable<void> {
     auto ex = co_await boost::asio::this_coro::executor;
+    // A failed write means the client left: the command is cancelled through `hangup`
+    // (killed in the sandbox), and the producer's end is awaited, not abandoned.
+    std::shared_ptr<OneShot> hangup = gone ? gone : std::make_shared<OneShot>(ex);
     struct Shared {
       std::deque<std::pair<docker::ExecStream, std::string>> chunks;
       bool done = false;
@@ -573,12 +601,12 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
     };
     auto shared = std::make_shared<Shared>(ex);
     std::string exec_id = new_ulid().str();
-    auto producer = [this, shared, &id, &exec, &actor, &exec_id]() -> boost::asio::awaitable<void> {
+    auto producer = [this, shared, &id, &exec, &actor, &exec_id, hangup]() -> boost::asio::awaitable<void> {
       docker::OutputFn forward = [shared](docker::ExecStream s, std::string_view b) {
         shared->chunks.emplace_back(s, std::string(b));
         shared->bell.cancel();
       };
-      auto out = co_await service_.exec(id, exec, exec_id, forward, actor);
+      auto out = co_await service_.exec(id, exec, exec_id, forward, actor, hangup);
       shared->result.emplace(std::move(out));
       shared->done = true;
       shared->bell.cancel();
@@ -612,14 +640,20 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
             if (piece.empty()) continue;
             out = frame_output(stream, piece, !is_valid_utf8(piece));
           }
-          if (!co_await sink.write(out)) throw std::runtime_error("client went away");
+          if (!co_await sink.write(out)) {
+            hangup->fire();
+            co_return;
+          }
         }
         if (shared->done) break;
         shared->bell.expires_after(std::chrono::seconds(15));
         auto waited = co_await shared->bell.async_wait(nothrow);
         if (!std::get<0>(waited) && v1 && shared->chunks.empty() && !shared->done) {
           std::string beat = frame_heartbeat();
-          if (!co_await sink.write(beat)) throw std::runtime_error("client went away");
+          if (!co_await sink.write(beat)) {
+            hangup->fire();
+            co_return;
+          }
         }
       }
     };

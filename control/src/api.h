@@ -45,6 +45,9 @@ class Api final : public HttpHandler {
 
   boost::asio::awaitable<Response> handle(Request& request) override;
 
+  // Preview URLs name the edge's bound port, known only once the edge listens.
+  void set_edge_port(std::uint16_t port) { objects_.edge_port = port; }
+
  private:
   void add_routes();
 

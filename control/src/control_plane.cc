@@ -5,6 +5,8 @@
 #include "base/log.h"
 #include "docker/client.h"
 #include "docker/socket.h"
+#include "edge/edge_server.h"
+#include "edge_bridge.h"
 #include "http_server.h"
 #include "objects.h"
 #include "sandbox_service.h"
@@ -17,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <deque>
 #include <thread>
@@ -31,6 +34,14 @@ constexpr std::chrono::milliseconds kBackoffMax{10000};
 constexpr std::chrono::seconds kPingEvery{2};
 constexpr std::chrono::seconds kPingFresh{5};
 constexpr std::chrono::minutes kReconcileEvery{5};
+
+// Access-log lines go to stderr for now (log.access_log comes with its writer).
+void access_log_line(std::string_view line) {
+  std::string out(line);
+  if (out.empty() || out.back() != '\n') out += '\n';
+  ssize_t ignored = ::write(2, out.data(), out.size());
+  (void)ignored;
+}
 
 bool auth_required(const config::Config& c) {
   switch (c.auth.required) {
@@ -70,7 +81,20 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
                HttpServerOptions{cfg.control.listen.host, cfg.control.listen.port,
                                  cfg.edge.timeouts.header_read, cfg.edge.timeouts.keepalive_idle},
                api),
-        on_fatal(std::move(fatal)) {}
+        waker(ioc.get_executor(), service, cfg.wake.timeout),
+        on_fatal(std::move(fatal)) {
+    service.set_on_change([this] { publish_routes(); });
+  }
+
+  // The edge's route table is derived from every row; rebuilt after each committed change.
+  void publish_routes() {
+    auto rows = store::sandbox_repo::list(store, {});
+    if (!rows) {
+      kLog.error("cannot read sandboxes for the route table", {{"error", rows.error().message()}});
+      return;
+    }
+    routes.publish(build_routes(*rows));
+  }
 
   std::vector<ReadyCheck> readiness() override {
     std::vector<ReadyCheck> checks;
@@ -108,6 +132,7 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
     docker_ok_at = std::chrono::steady_clock::now();
     asio::co_spawn(server_executor(), [self] { return self->ping_loop(); }, asio::detached);
     co_await reconcile_until_done();
+    publish_routes();
     reconciled = true;
     kLog.info("boot reconciliation done");
     asio::co_spawn(server_executor(), [self] { return self->events_loop(); }, asio::detached);
@@ -206,6 +231,9 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
   Authenticator auth;
   Api api;
   HttpServer server;
+  edge::RouteTablePublisher routes;
+  edge::ActivityTable activity;
+  ServiceWaker waker;
   std::function<void(const Error&)> on_fatal;
   asio::any_io_executor service_executor;
   std::optional<std::chrono::steady_clock::time_point> docker_ok_at;
@@ -245,15 +273,39 @@ class ControlPlaneImpl final : public ControlPlane {
     if (auto listening = runtime_->server.listen(); !listening) return listening.error();
     kLog.info("control listening",
               {{"address", cfg.control.listen.host}, {"port", runtime_->server.port()}});
+    runtime_->publish_routes();
+    if (auto edge_started = start_edge(cfg); !edge_started) return edge_started.error();
     auto rt = runtime_;
     asio::co_spawn(ioc_, [rt] { return rt->boot(); }, asio::detached);
     thread_ = std::thread([this] { ioc_.run(); });
     return ok();
   }
 
+  // The preview edge on edge.http.listen. The default :80 falls back to :8080 when binding
+  // needs a privilege this process lacks (SPEC §9.1); an explicit address never does.
+  Status start_edge(const config::Config& cfg) {
+    edge::EdgeOptions options = edge_options(cfg);
+    options.access_log = [](std::string_view line) { access_log_line(line); };
+    auto started = edge::EdgeServer::start(options, runtime_->routes, runtime_->waker, runtime_->activity);
+    if (!started && !cfg.edge.http.listen.explicit_ &&
+        started.error().detail.find("ermission") != std::string::npos) {
+      kLog.warn("cannot bind the default edge port 80 without privilege; using 8080");
+      options.listen_port = 8080;
+      started = edge::EdgeServer::start(options, runtime_->routes, runtime_->waker, runtime_->activity);
+    }
+    if (!started) return started.error();
+    edge_ = std::move(*started);
+    runtime_->api.set_edge_port(edge_->port());
+    kLog.info("edge listening", {{"address", options.listen_host}, {"port", edge_->port()}});
+    return ok();
+  }
+
   std::uint16_t port() const override { return runtime_ ? runtime_->server.port() : 0; }
+  std::uint16_t edge_port() const override { return edge_ ? edge_->port() : 0; }
 
   void stop() override {
+    // The edge first: its workers call the Waker, which needs the control thread.
+    if (edge_) edge_->stop(std::chrono::seconds(1));
     if (!thread_.joinable()) return;
     asio::post(ioc_, [rt = runtime_] {
       rt->stopping = true;
@@ -268,6 +320,7 @@ class ControlPlaneImpl final : public ControlPlane {
  private:
   asio::io_context ioc_{1};  // first member: destroyed last, after everything bound to it
   std::shared_ptr<Runtime> runtime_;
+  std::unique_ptr<edge::EdgeServer> edge_;
   std::thread thread_;
 };
 

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 namespace sandboxd::control {
 
 struct Route;
+class OneShot;
 
 struct Request {
   std::string method;  // as sent, e.g. "GET"
@@ -28,6 +30,10 @@ struct Request {
   std::vector<std::string> params;  // path parameters, percent-decoded once
   std::string actor = "anonymous";  // "token:<name>" once authenticated
   const Route* route = nullptr;     // set by the API's head check
+  // Fires when the client hangs up before its answer is complete (set by the HTTP server;
+  // null where no server runs). Only exec listens: a disconnect cancels a non-detached exec,
+  // while create, start, stop and purge finish anyway (SPEC §2.1).
+  std::shared_ptr<OneShot> client_gone;
 
   std::optional<std::string_view> header(std::string_view lower_name) const;
   // The value of a query parameter; a repeated parameter is an error (SPEC §2.1), reported

@@ -1,5 +1,6 @@
 #include "http_server.h"
 
+#include "async_util.h"
 #include "base/log.h"
 #include "base/ulid.h"
 #include "router.h"
@@ -13,7 +14,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <list>
 
 namespace sandboxd::control {
@@ -26,7 +30,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr log::Logger kLog{"control"};
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxTarget = 8 * 1024;
 constexpr std::size_t kMaxHeaderBlock = 16 * 1024;
 // Routes without a JSON body still accept (and discard) a small one.
@@ -39,6 +42,23 @@ void set_common(http::response_header<>& h, const Response& r, const std::string
   h.set(http::field::cache_control, "no-store");
   h.set("X-Request-Id", request_id);
   for (const auto& [name, value] : r.headers) h.set(name, value);
+}
+
+// Watches a connection while its request is handled and its answer written: the client
+// hanging up (EOF or reset) fires `gone`. A pipelined next request (readable bytes) ends the
+// watch without firing. `active` is cleared before the socket can go away, and the socket is
+// never touched after a wait that finds it cleared.
+asio::awaitable<void> watch_hangup(tcp::socket& socket, std::shared_ptr<OneShot> gone,
+                                   std::shared_ptr<bool> active) {
+  auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+  if (!*active) co_return;
+  if (ec) {
+    if (ec != asio::error::operation_aborted) gone->fire();
+    co_return;
+  }
+  char byte = 0;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) gone->fire();
 }
 
 class ChunkSink final : public BodySink {
@@ -233,6 +253,13 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
       }
       request.body = parser.release().body();
       stream.expires_never();
+      // Until the answer is out, a hang-up is noticed even while nothing is written.
+      auto watching = std::make_shared<bool>(buffer.size() == 0);
+      request.client_gone = std::make_shared<OneShot>(executor_);
+      if (*watching) {
+        asio::co_spawn(executor_, watch_hangup(stream.socket(), request.client_gone, watching),
+                       asio::detached);
+      }
       Response response;
       try {
         response = co_await handler_.handle(request);
@@ -246,6 +273,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
         again = co_await write_streamed(stream, std::move(response), version, keep_alive, request_id);
       } else {
         again = co_await write_plain(stream, std::move(response), head, version, request_id);
+      }
+      if (*watching) {
+        *watching = false;
+        boost::system::error_code ignored;
+        stream.socket().cancel(ignored);
       }
       if (!again || closed_) break;
     }

@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <fcntl.h>
@@ -25,6 +26,7 @@ extern char** environ;
 namespace sandboxd::control {
 
 namespace json = boost::json;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -120,7 +122,13 @@ asio::awaitable<Status> SandboxService::save(const store::SandboxRow& row,
     }
     return ok();
   };
-  co_return co_await store_write(store_, std::move(job));
+  co_return co_await write_state(std::move(job));
+}
+
+asio::awaitable<Status> SandboxService::write_state(store::WriteJob job) {
+  Status st = co_await store_write(store_, std::move(job));
+  if (st && on_change_) on_change_();
+  co_return st;
 }
 
 store::AuditRow SandboxService::audit(const Actor& actor, std::string action,
@@ -311,7 +319,13 @@ ApiResult<std::vector<store::SandboxRow>> SandboxService::list(
 
 asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest req, bool v1,
                                                                  bool wait, Actor actor) {
+  // Concurrent v1 creates of one (user, project) without an id (a client's retries) must find
+  // each other's row: the check and the insert run under a per-project key, held until this
+  // create has answered. A key with a newline never collides with a sandbox id.
+  IdLocks::Guard project_guard;
   if (v1 && !req.id) {
+    std::string project_key = "project\n" + req.user_id + "\n" + req.project_id.value_or("");
+    project_guard = co_await locks_.lock(project_key);
     // v1 idempotency: the live sandbox of this (user, project) is the answer.
     store::SandboxFilter f;
     f.external_user_id = req.user_id;
@@ -371,7 +385,7 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
     if (auto a = store::audit_repo::append(tx, audit_row); !a) return a.error();
     return ok();
   };
-  Status stored = co_await store_write(store_, std::move(insert_job));
+  Status stored = co_await write_state(std::move(insert_job));
   if (!stored) co_return ApiError::from(stored.error());
   kLog.info("sandbox creating", {{"id", id}, {"revive", revive}});
 
@@ -404,7 +418,7 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
     undone = co_await save(*previous);  // a revived row goes back to destroyed
   } else {
     store::WriteJob remove_job = [id](store::Tx& tx) { return store::sandbox_repo::remove(tx, id); };
-    undone = co_await store_write(store_, std::move(remove_job));
+    undone = co_await write_state(std::move(remove_job));
   }
   if (!undone) kLog.error("rollback write failed", {{"id", id}, {"error", undone.error().message()}});
   co_return failure->answer;
@@ -450,24 +464,38 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::fill_wor
   } else if (!config_.sandbox.skeleton.empty()) {
     filled = workspaces_.fill_from_dir(row.id, config_.sandbox.skeleton);
   } else {
-    // The image's skeleton, read from a created, never-started container.
-    docker::ContainerSpec probe;
-    probe.image = row.image;
-    probe.cmd = {"/nonexistent"};
-    probe.entrypoint = std::vector<std::string>{};
-    probe.network_mode = "none";
-    probe.labels = {{"sandboxd.skeleton", "true"}};
-    probe.cap_drop = {"ALL"};
-    probe.security_opt = {"no-new-privileges"};
-    auto created = co_await docker_.container_create(probe);
-    if (!created) co_return Failure{docker_answer(created.error()), "create_failed"};
-    auto tar = co_await docker_.container_archive(created->id, kSkeletonPath);
-    co_await docker_.container_remove(created->id, true);
-    if (!tar) {
-      if (tar.error().code == Errc::not_found) co_return std::nullopt;  // no skeleton: empty
-      co_return Failure{docker_answer(tar.error()), "create_failed"};
+    // The image's skeleton, read once per image id from a created, never-started container
+    // and kept in memory (SPEC §5.3 allows a per-image cache): reading it costs a container
+    // create and remove, most of a create's own time.
+    auto image = co_await docker_.image_inspect(row.image);
+    if (!image) co_return Failure{docker_answer(image.error()), "create_failed"};
+    auto cached = skeletons_.find(image->id);
+    if (cached == skeletons_.end()) {
+      docker::ContainerSpec probe;
+      probe.image = row.image;
+      probe.cmd = {"/nonexistent"};
+      probe.entrypoint = std::vector<std::string>{};
+      probe.network_mode = "none";
+      // Labelled with the instance so that one left behind by a crash is found and removed
+      // by the reconciler (reconcile_all); never started, so removing it loses nothing.
+      probe.labels = {{"sandboxd.skeleton", "true"}, {"sandboxd.instance", instance_id_}};
+      probe.cap_drop = {"ALL"};
+      probe.security_opt = {"no-new-privileges"};
+      auto created = co_await docker_.container_create(probe);
+      if (!created) co_return Failure{docker_answer(created.error()), "create_failed"};
+      probes_in_use_.insert(created->id);
+      auto tar = co_await docker_.container_archive(created->id, kSkeletonPath);
+      co_await docker_.container_remove(created->id, true);
+      probes_in_use_.erase(created->id);
+      if (!tar && tar.error().code != Errc::not_found) {
+        co_return Failure{docker_answer(tar.error()), "create_failed"};
+      }
+      // "" records an image without a skeleton: its workspaces start empty.
+      std::string skeleton = tar ? std::move(*tar) : std::string();
+      cached = skeletons_.emplace(image->id, std::move(skeleton)).first;
     }
-    filled = workspaces_.fill_from_tar(row.id, *tar, "sandbox-skel");
+    if (cached->second.empty()) co_return std::nullopt;
+    filled = workspaces_.fill_from_tar(row.id, cached->second, "sandbox-skel");
   }
   if (!filled) co_return Failure{ApiError::internal("workspace: " + filled.error().detail), "create_failed"};
   co_return std::nullopt;
@@ -538,7 +566,28 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::start_co
 
 asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::remove_container(
     store::SandboxRow& row) {
-  std::string target = row.container_id.value_or("s-" + row.id);
+  std::string target;
+  if (row.container_id) {
+    target = *row.container_id;
+  } else {
+    // No container id stored (a crash right after the create, or the create failed): remove
+    // a container by name only if it carries this instance's labels for this id. One that
+    // took the name without them is not ours and is never touched (SPEC §1.6, §5.9).
+    std::string name = "s-" + row.id;
+    auto existing = co_await docker_.container_inspect(name);
+    if (!existing && existing.error().code != Errc::not_found) {
+      co_return Failure{docker_answer(existing.error()), "destroy_failed"};
+    }
+    auto label = [&](const char* key) {
+      auto it = existing->labels.find(key);
+      return it == existing->labels.end() ? std::string() : it->second;
+    };
+    if (!existing || label("sandboxd.instance") != instance_id_ || label("sandboxd.id") != row.id) {
+      row.container_ip.reset();
+      co_return std::nullopt;
+    }
+    target = existing->id;
+  }
   auto removed = co_await docker_.container_remove(target, true);
   if (!removed && removed.error().code != Errc::not_found) {
     co_return Failure{docker_answer(removed.error()), "destroy_failed"};
@@ -551,23 +600,37 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::remove_c
 // ---------------------------------------------------------------------------- start / stop
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::start(const std::string& id,
-                                                                    Actor actor) {
+                                                                    Actor actor, bool wait) {
   IdLocks::Guard guard = co_await locks_.lock(id);
   auto row = load(id);
   if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
   if (row->status == "destroyed") co_return ApiError::conflict("sandbox " + id + " is destroyed");
   if (row->status == "running") co_return std::move(*row);
-  co_return co_await wake_locked(std::move(*row), actor);
+  if (wait) co_return co_await wake_locked(std::move(*row), actor);
+  if (auto st = co_await mark_waking(*row, actor); !st) co_return ApiError::from(st.error());
+  asio::co_spawn(executor_, finish_wake_detached(std::move(guard), *row), asio::detached);
+  co_return std::move(*row);
+}
+
+asio::awaitable<void> SandboxService::finish_wake_detached(IdLocks::Guard guard,
+                                                           store::SandboxRow row) {
+  co_await finish_wake(std::move(row));
+  guard.release();
 }
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::wake_locked(store::SandboxRow row,
                                                                           const Actor& actor) {
-  std::string before = row.status;
+  if (auto st = co_await mark_waking(row, actor); !st) co_return ApiError::from(st.error());
+  co_return co_await finish_wake(std::move(row));
+}
+
+asio::awaitable<Status> SandboxService::mark_waking(store::SandboxRow& row, const Actor& actor) {
   row.status = "waking";
   store::AuditRow start_audit = audit(actor, "sandbox.start", row.id);
-  if (auto st = co_await save(row, &start_audit); !st) {
-    co_return ApiError::from(st.error());
-  }
+  co_return co_await save(row, &start_audit);
+}
+
+asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::finish_wake(store::SandboxRow row) {
   std::optional<Failure> failure;
   if (!row.container_id || row.container_missing) {
     if (auto st = ensure_run_dir(row.id); !st) failure = Failure{ApiError::internal(st.error().detail), "start_failed"};
@@ -589,14 +652,14 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::wake_locked(store:
     row.error_message = failure->answer.message;
   }
   co_await save(row);
-  kLog.warn("wake failed", {{"id", row.id}, {"from", before}, {"error", failure->answer.message}});
+  kLog.warn("wake failed", {{"id", row.id}, {"error", failure->answer.message}});
   co_return failure->answer;
 }
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop(const std::string& id,
                                                                    StopRequest req,
                                                                    std::string reason,
-                                                                   Actor actor) {
+                                                                   Actor actor, bool wait) {
   IdLocks::Guard guard = co_await locks_.lock(id);
   auto row = load(id);
   if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
@@ -612,7 +675,18 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop(const std::st
   if (auto st = co_await save(*row, &stop_audit); !st) {
     co_return ApiError::from(st.error());
   }
-  co_return co_await stop_locked(std::move(*row), grace, reason);
+  if (wait) co_return co_await stop_locked(std::move(*row), grace, reason);
+  asio::co_spawn(executor_, finish_stop_detached(std::move(guard), *row, grace, reason),
+                 asio::detached);
+  co_return std::move(*row);
+}
+
+asio::awaitable<void> SandboxService::finish_stop_detached(IdLocks::Guard guard,
+                                                           store::SandboxRow row,
+                                                           std::chrono::seconds grace,
+                                                           std::string reason) {
+  co_await stop_locked(std::move(row), grace, std::move(reason));
+  guard.release();
 }
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop_locked(
@@ -693,7 +767,7 @@ asio::awaitable<ApiResult<PurgeOutcome>> SandboxService::purge(const std::string
     if (auto a = store::audit_repo::append(tx, audit_row); !a) return a.error();
     return ok();
   };
-  Status st = co_await store_write(store_, std::move(purge_job));
+  Status st = co_await write_state(std::move(purge_job));
   if (!st) co_return ApiError::from(st.error());
   kLog.info("sandbox purged", {{"id", id}, {"freed_bytes", bytes}});
   co_return PurgeOutcome{true, bytes};
@@ -730,10 +804,33 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::keepalive(
 
 namespace {
 
-docker::ExecSpec exec_spec(const ExecRequest& req, const config::Config& config) {
+// Marks every process an exec starts (children inherit it), so a cancelled exec's whole
+// tree can be found inside the container. Request env cannot set it (SANDBOXD_ is reserved).
+constexpr std::string_view kExecIdVar = "SANDBOXD_EXEC_ID";
+
+// Run inside the sandbox as the sandbox user: SIGTERM to every process carrying
+// SANDBOXD_EXEC_ID=$1, then SIGKILL to those left 5 s later.
+constexpr std::string_view kCancelScript =
+    "t=\"SANDBOXD_EXEC_ID=$1\"\n"
+    "pids() {\n"
+    "  for d in /proc/[0-9]*; do\n"
+    "    p=${d#/proc/}\n"
+    "    [ \"$p\" = \"$$\" ] && continue\n"
+    "    tr '\\0' '\\n' < \"$d/environ\" 2>/dev/null | grep -qxF \"$t\" && echo \"$p\"\n"
+    "  done\n"
+    "}\n"
+    "left=$(pids); [ -n \"$left\" ] && kill -TERM $left 2>/dev/null\n"
+    "i=0\n"
+    "while [ $i -lt 25 ]; do left=$(pids); [ -z \"$left\" ] && exit 0; sleep 0.2; i=$((i+1)); done\n"
+    "left=$(pids); [ -n \"$left\" ] && kill -KILL $left 2>/dev/null\n"
+    "exit 0\n";
+
+docker::ExecSpec exec_spec(const ExecRequest& req, const config::Config& config,
+                           const std::string& exec_id) {
   docker::ExecSpec spec;
   spec.cmd = req.cmd;
   for (const auto& [k, v] : req.env) spec.env.push_back(k + "=" + v);
+  if (!exec_id.empty()) spec.env.push_back(std::string(kExecIdVar) + "=" + exec_id);
   spec.working_dir = req.cwd;
   spec.user = std::to_string(config.sandbox.user.uid) + ":" + std::to_string(config.sandbox.user.gid);
   return spec;
@@ -745,7 +842,8 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
                                                             const ExecRequest& req,
                                                             const std::string& exec_id,
                                                             docker::OutputFn on_output,
-                                                            Actor actor) {
+                                                            Actor actor,
+                                                            std::shared_ptr<OneShot> cancel) {
   auto row = load(id);
   if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
   if (row->status == "destroyed" || row->status == "error") {
@@ -766,13 +864,32 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
     return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
   };
   co_await store_write(store_, std::move(touch_start));
-  docker::ExecSpec spec = exec_spec(req, config_);
-  auto result = co_await docker_.exec(*row->container_id, spec, options);
+  docker::ExecSpec spec = exec_spec(req, config_, exec_id);
+  std::optional<Result<docker::ExecResult>> finished;
+  if (cancel) {
+    auto run = docker_.exec(*row->container_id, spec, options);
+    auto hangup = cancel->wait();
+    auto first = co_await (std::move(run) || std::move(hangup));
+    if (first.index() == 0) finished.emplace(std::move(std::get<0>(first)));
+  } else {
+    finished.emplace(co_await docker_.exec(*row->container_id, spec, options));
+  }
+  if (!finished) {
+    // The client left: end the command's whole process tree (SPEC §2.6.8), in the background.
+    docker::ExecSpec killer;
+    killer.cmd = {"sh", "-c", std::string(kCancelScript), "sandboxd-exec-cancel", exec_id};
+    killer.user = spec.user;
+    auto killed = co_await docker_.exec_detached(*row->container_id, killer);
+    kLog.info("exec cancelled: the client went away",
+              {{"id", id}, {"exec_id", exec_id}, {"kill_started", killed.has_value()}});
+  }
   mark.last_active_at = clock_.unix_ms();
   store::WriteJob touch_end = [mark](store::Tx& tx) {
     return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
   };
   co_await store_write(store_, std::move(touch_end));
+  if (!finished) co_return ApiError::invalid("cancelled: the client went away");
+  auto& result = *finished;
   if (!result) co_return docker_answer(result.error());
   kLog.info("exec finished", {{"id", id}, {"exec_id", exec_id}, {"docker_exec", result->exec_id},
                               {"exit_code", result->exit_code.value_or(-1)},
@@ -798,12 +915,20 @@ asio::awaitable<ApiResult<std::string>> SandboxService::exec_detached(const std:
     if (!woke) co_return woke.error();
     row = std::move(*woke);
   }
-  docker::ExecSpec spec = exec_spec(req, config_);
+  std::string exec_id = new_ulid().str();
+  docker::ExecSpec spec = exec_spec(req, config_, exec_id);
   auto docker_exec = co_await docker_.exec_detached(*row->container_id, spec);
   if (!docker_exec) co_return docker_answer(docker_exec.error());
-  std::string exec_id = new_ulid().str();
   kLog.info("exec detached", {{"id", id}, {"exec_id", exec_id}, {"docker_exec", *docker_exec}});
   co_return exec_id;
+}
+
+asio::awaitable<std::optional<docker::ContainerInfo>> SandboxService::inspect_container(
+    const store::SandboxRow& row) {
+  if (!row.container_id) co_return std::nullopt;
+  auto info = co_await docker_.container_inspect(*row.container_id);
+  if (!info) co_return std::nullopt;
+  co_return std::move(*info);
 }
 
 // ---------------------------------------------------------------------------- reconciler
@@ -816,6 +941,16 @@ asio::awaitable<Status> SandboxService::reconcile_all() {
   if (!containers) co_return containers.error();
   std::map<std::string, docker::ContainerSummary> by_id;
   for (auto& c : *containers) {
+    if (auto probe = c.labels.find("sandboxd.skeleton");
+        probe != c.labels.end() && probe->second == "true") {
+      // A skeleton probe that a crash left behind (a create in flight still uses its own).
+      if (!probes_in_use_.contains(c.id)) {
+        auto removed = co_await docker_.container_remove(c.id, true);
+        kLog.info("removed a leftover skeleton probe",
+                  {{"container", c.id}, {"ok", removed.has_value()}});
+      }
+      continue;
+    }
     auto label = c.labels.find("sandboxd.id");
     auto parsed = label == c.labels.end() ? Result<Ulid>(Error{}) : Ulid::parse(label->second);
     if (!parsed || parsed->str() != label->second) {

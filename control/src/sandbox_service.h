@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,10 +70,14 @@ class SandboxService {
   ApiResult<store::SandboxRow> get(const std::string& id) const;
   ApiResult<std::vector<store::SandboxRow>> list(const store::SandboxFilter& filter) const;
 
-  // Start or wake (SPEC §5.5); a running sandbox is returned at once.
-  asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor);
+  // Start or wake (SPEC §5.5); a running sandbox is returned at once. Without `wait` the
+  // wake goes on in the background and the row comes back in `waking`.
+  asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor,
+                                                      bool wait = true);
+  // Without `wait` the stop goes on in the background and the row comes back in `stopping`.
   asio::awaitable<ApiResult<store::SandboxRow>> stop(const std::string& id, StopRequest request,
-                                                     std::string reason, Actor actor);
+                                                     std::string reason, Actor actor,
+                                                     bool wait = true);
   asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
   asio::awaitable<ApiResult<PurgeOutcome>> purge(const std::string& id, Actor actor);
   // until_ms: nullopt → now + idle.threshold; 0 → clear; else clamped to keepalive_max.
@@ -81,12 +86,20 @@ class SandboxService {
                                                           Actor actor);
   // Runs a command attached (output to `on_output`), waking the sandbox first.
   // `exec_id` is sandboxd's own ULID for the exec (SPEC §1.2), used in answers and logs.
+  // When `cancel` fires first (the client left), the command's processes get SIGTERM, then
+  // SIGKILL 5 s later, and the answer is an error nobody reads.
   asio::awaitable<ApiResult<ExecOutput>> exec(const std::string& id, const ExecRequest& request,
                                               const std::string& exec_id,
-                                              docker::OutputFn on_output, Actor actor);
+                                              docker::OutputFn on_output, Actor actor,
+                                              std::shared_ptr<OneShot> cancel = nullptr);
   // Starts a command detached; returns its exec id (a new ULID).
   asio::awaitable<ApiResult<std::string>> exec_detached(const std::string& id,
                                                         const ExecRequest& request, Actor actor);
+
+  // Docker's view of the sandbox's container (legacy GET's live_state, SPEC §2.5.3);
+  // nullopt when it has no container or the inspect fails.
+  asio::awaitable<std::optional<docker::ContainerInfo>> inspect_container(
+      const store::SandboxRow& row);
 
   // The reconciler (SPEC §5.9): converge every row with Docker.
   asio::awaitable<Status> reconcile_all();
@@ -95,6 +108,10 @@ class SandboxService {
 
   const std::string& instance_id() const { return instance_id_; }
 
+  // Called on the control thread after every committed change of a sandbox row (the
+  // route table is derived from the rows, SPEC §5.2).
+  void set_on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
+
  private:
   struct Failure {
     ApiError answer;
@@ -102,6 +119,8 @@ class SandboxService {
   };
 
   std::optional<store::SandboxRow> load(const std::string& id) const;
+  // A store write that changes sandbox rows; runs on_change_ once it committed.
+  asio::awaitable<Status> write_state(store::WriteJob job);
   asio::awaitable<Status> save(const store::SandboxRow& row, const store::AuditRow* audit = nullptr);
   store::SandboxRow new_row(const CreateRequest& request, const std::string& id) const;
   docker::ContainerSpec container_spec(const store::SandboxRow& row) const;
@@ -115,6 +134,13 @@ class SandboxService {
   // Starts the container and records running with its address.
   asio::awaitable<std::optional<Failure>> start_container(store::SandboxRow& row);
   asio::awaitable<ApiResult<store::SandboxRow>> wake_locked(store::SandboxRow row, const Actor& actor);
+  // wake_locked in two halves: store `waking`, then bring the container up.
+  asio::awaitable<Status> mark_waking(store::SandboxRow& row, const Actor& actor);
+  asio::awaitable<ApiResult<store::SandboxRow>> finish_wake(store::SandboxRow row);
+  // The background halves of start and stop without wait; they hold the id's lock.
+  asio::awaitable<void> finish_wake_detached(IdLocks::Guard guard, store::SandboxRow row);
+  asio::awaitable<void> finish_stop_detached(IdLocks::Guard guard, store::SandboxRow row,
+                                             std::chrono::seconds grace, std::string reason);
   asio::awaitable<ApiResult<store::SandboxRow>> stop_locked(store::SandboxRow row,
                                                             std::chrono::seconds grace,
                                                             std::string reason);
@@ -138,6 +164,9 @@ class SandboxService {
   IdLocks locks_;
   std::vector<config::Cidr> subnets_;
   std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
+  std::function<void()> on_change_;
+  std::map<std::string, std::string> skeletons_;  // image id → tar of /opt/sandbox-skel
+  std::set<std::string> probes_in_use_;   // skeleton probe containers a create is reading
 };
 
 }  // namespace sandboxd::control

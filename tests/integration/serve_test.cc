@@ -17,7 +17,10 @@ using namespace std::chrono_literals;
 std::string minimal_config(const TempDir& dir) {
   return "data_dir: " + dir.path() + "/data\n"
          "control:\n"
-         "  listen: 127.0.0.1:0\n";
+         "  listen: 127.0.0.1:0\n"
+         "edge:\n"
+         "  http:\n"
+         "    listen: 127.0.0.1:0\n";
 }
 
 std::uint16_t bound_port(Process& p) {
@@ -121,7 +124,8 @@ TEST(Serve, BusyPortIsAClearStartupError) {
   TempDir dir2;
   std::string config2 = dir2.write("sandboxd.yaml", "data_dir: " + dir2.path() +
                                                         "/data\ncontrol:\n  listen: 127.0.0.1:" +
-                                                        std::to_string(port) + "\n");
+                                                        std::to_string(port) +
+                                                        "\nedge:\n  http:\n    listen: 127.0.0.1:0\n");
   auto r = run({SANDBOXD_BIN, "serve", "-c", config2});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)

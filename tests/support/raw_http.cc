@@ -13,13 +13,17 @@
 
 namespace sandboxd::testing {
 
-RawConnection::RawConnection(std::uint16_t port) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) throw std::runtime_error("socket failed");
+RawConnection::RawConnection(std::uint16_t port) : RawConnection("127.0.0.1", port) {}
+
+RawConnection::RawConnection(const std::string& ipv4, std::uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, ipv4.c_str(), &addr.sin_addr) != 1) {
+    throw std::runtime_error("not an IPv4 address: " + ipv4);
+  }
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw std::runtime_error("socket failed");
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd_);
     throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
@@ -84,6 +88,11 @@ std::optional<RawResponse> RawConnection::read_response(bool head,
     }
     pos = eol + 2;
   }
+  if (auto it = res.headers.find("transfer-encoding");
+      it != res.headers.end() && it->second.find("chunked") != std::string::npos && !head) {
+    if (!read_chunked(res.body, until)) return std::nullopt;
+    return res;
+  }
   std::size_t length = 0;
   if (auto it = res.headers.find("content-length"); it != res.headers.end() && !head) {
     length = std::stoul(it->second);
@@ -94,6 +103,38 @@ std::optional<RawResponse> RawConnection::read_response(bool head,
   res.body = buffer_.substr(0, length);
   buffer_.erase(0, length);
   return res;
+}
+
+bool RawConnection::read_chunked(std::string& body, std::chrono::steady_clock::time_point until) {
+  for (;;) {
+    std::size_t eol;
+    while ((eol = buffer_.find("\r\n")) == std::string::npos) {
+      if (!fill(until)) return false;
+    }
+    std::size_t size = std::stoul(buffer_.substr(0, eol), nullptr, 16);  // extensions ignored
+    buffer_.erase(0, eol + 2);
+    if (size == 0) {
+      // No trailers are expected: the last chunk is followed by an empty line.
+      while (buffer_.size() < 2) {
+        if (!fill(until)) return false;
+      }
+      buffer_.erase(0, 2);
+      return true;
+    }
+    while (buffer_.size() < size + 2) {
+      if (!fill(until)) return false;
+    }
+    body.append(buffer_, 0, size);
+    buffer_.erase(0, size + 2);
+  }
+}
+
+bool RawConnection::read_until(const std::string& needle, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (buffer_.find(needle) == std::string::npos) {
+    if (!fill(until)) return false;
+  }
+  return true;
 }
 
 bool RawConnection::wait_closed(std::chrono::milliseconds deadline) {
@@ -116,6 +157,20 @@ std::optional<RawResponse> http_get(std::uint16_t port, const std::string& targe
   RawConnection conn(port);
   conn.send(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   return conn.read_response(method == "HEAD");
+}
+
+std::optional<RawResponse> http_request(std::uint16_t port, const std::string& method,
+                                        const std::string& target, const std::string& body,
+                                        const std::vector<std::string>& headers,
+                                        std::chrono::milliseconds deadline) {
+  RawConnection conn(port);
+  std::string head = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& h : headers) head += h + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+    head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  conn.send(head + "\r\n" + body);
+  return conn.read_response(method == "HEAD", deadline);
 }
 
 }  // namespace sandboxd::testing

@@ -31,6 +31,8 @@ class ControlPlane {
 
   // The bound control port (useful with `control.listen: 127.0.0.1:0`).
   virtual std::uint16_t port() const = 0;
+  // The bound preview edge port (edge.http.listen).
+  virtual std::uint16_t edge_port() const = 0;
   virtual void stop() = 0;
 };
 

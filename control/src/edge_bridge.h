@@ -1,0 +1,40 @@
+// What control gives the edge (DESIGN.md: control configures the data plane): the route
+// table derived from the sandbox rows (SPEC §3.5, §5.1), the Waker backed by the sandbox
+// service (SPEC §3.6), and the edge's options derived from the config.
+#pragma once
+
+#include "config/config.h"
+#include "edge/edge_options.h"
+#include "edge/route_table.h"
+#include "edge/waker.h"
+#include "sandbox_service.h"
+#include "store/sandbox_repo.h"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+namespace sandboxd::control {
+
+// One route per sandbox that has one: destroyed and purged rows have none (404).
+std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows);
+
+edge::EdgeOptions edge_options(const config::Config& config);
+
+// Wakes through SandboxService::start on the control thread; answers `done` with the
+// outcome, or with `timeout` once wake.timeout passes (the start itself goes on).
+class ServiceWaker final : public edge::Waker {
+ public:
+  ServiceWaker(asio::any_io_executor executor, SandboxService& service,
+               std::chrono::milliseconds timeout);
+  void wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) override;
+
+ private:
+  asio::any_io_executor executor_;
+  SandboxService& service_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace sandboxd::control

@@ -1,0 +1,121 @@
+// The preview edge in front of real sandboxes (SPEC §3): a request on
+// `s-<id>-<port>.<suffix>` reaches the container's port; a request for a stopped sandbox is
+// held while the sandbox wakes and then gets the app's real answer.
+#include "raw_http.h"
+#include "sandboxd_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+#include <thread>
+
+namespace sandboxd::testing {
+namespace {
+
+class PreviewTest : public SandboxdTest {
+ protected:
+  std::uint16_t edge_port() {
+    std::smatch m;
+    std::string log = sd().log();
+    if (!std::regex_search(log, m, std::regex("edge listening [^\\n]*port=([0-9]+)"))) return 0;
+    return static_cast<std::uint16_t>(std::stoi(m[1]));
+  }
+
+  static std::string host_for(std::string id, int port) {
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return "s-" + id + "-" + std::to_string(port) + ".preview.localhost";
+  }
+
+  std::optional<RawResponse> preview_get(const std::string& host, const std::string& accept = "*/*") {
+    RawConnection conn(edge_port());
+    conn.send("GET / HTTP/1.1\r\nHost: " + host + "\r\nAccept: " + accept +
+              "\r\nConnection: close\r\n\r\n");
+    return conn.read_response(false, std::chrono::seconds(60));
+  }
+
+  // Unix time with nanoseconds, as the engine's `since` accepts it ("1700000000.123456789").
+  static std::string engine_now() {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::system_clock::now().time_since_epoch()).count();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld.%09lld", static_cast<long long>(ns / 1000000000),
+                  static_cast<long long>(ns % 1000000000));
+    return buf;
+  }
+
+  // Container `start` events of `container` since `since`, from the engine.
+  int starts_since(const std::string& container, const std::string& since) {
+    std::string filters = url_encode(R"({"container":[")" + container + R"("],"event":["start"]})");
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    auto answer = engine_call("GET", "/events?since=" + since +
+                                         "&until=" + std::to_string(now + 1) +
+                                         "&filters=" + filters);
+    int n = 0;
+    for (std::size_t at = 0; (at = answer.body.find("\"start\"", at)) != std::string::npos; ++at) ++n;
+    // Each event names its action twice ("status" and "Action").
+    return n / 2;
+  }
+};
+
+TEST_F(PreviewTest, RunningSandboxAnswersThroughTheEdge) {
+  std::string id = create_v1("u1", "preview-running");
+  ASSERT_FALSE(id.empty());
+  ASSERT_NE(edge_port(), 0) << sd().log();
+  std::optional<RawResponse> res;
+  // The test image writes its page right after start: wait for it, bounded.
+  ASSERT_TRUE(wait_until([&] {
+    res = preview_get(host_for(id, 3000));
+    return res && res->status == 200;
+  }, 20s)) << (res ? res->body : "no answer");
+  std::string lower = host_for(id, 3000).substr(0, 28);  // "s-<id>" in lower case
+  EXPECT_NE(res->body.find(lower), std::string::npos) << res->body;
+}
+
+TEST_F(PreviewTest, UnknownSandboxIs404JsonOrHtml) {
+  ASSERT_NE(edge_port(), 0);
+  std::string host = host_for("01ARZ3NDEKTSV4RRFFQ69G5FAV", 3000);
+  auto json_answer = preview_get(host);
+  ASSERT_TRUE(json_answer);
+  EXPECT_EQ(json_answer->status, 404);
+  EXPECT_NE(json_answer->headers["content-type"].find("application/json"), std::string::npos);
+  EXPECT_NE(json_answer->body.find("\"retryable\":false"), std::string::npos) << json_answer->body;
+  auto html = preview_get(host, "text/html,application/xhtml+xml");
+  ASSERT_TRUE(html);
+  EXPECT_EQ(html->status, 404);
+  EXPECT_NE(html->headers["content-type"].find("text/html"), std::string::npos);
+}
+
+TEST_F(PreviewTest, StoppedSandboxIsWokenOnceForConcurrentRequests) {
+  std::string id = create_v1("u1", "preview-wake");
+  ASSERT_FALSE(id.empty());
+  std::string host = host_for(id, 3000);
+  ASSERT_TRUE(wait_until([&] {
+    auto r = preview_get(host);
+    return r && r->status == 200;
+  }, 20s));
+  auto stopped = sd().post("/v1/sandboxes/" + id + "/stop");
+  ASSERT_EQ(stopped.status, 200) << stopped.body;
+  ASSERT_EQ(stopped.str("status"), "stopped");
+  std::string since = engine_now();
+
+  constexpr int kClients = 20;
+  std::vector<int> statuses(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto r = preview_get(host);
+      statuses[static_cast<std::size_t>(i)] = r ? r->status : 0;
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(statuses[static_cast<std::size_t>(i)], 200) << i;
+  EXPECT_EQ(sd().get("/v1/sandboxes/" + id).str("status"), "running");
+  EXPECT_EQ(starts_since("s-" + id, since), 1) << "exactly one container start for the wake";
+}
+
+}  // namespace
+}  // namespace sandboxd::testing
