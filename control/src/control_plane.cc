@@ -8,6 +8,7 @@
 #include "edge/edge_server.h"
 #include "edge_bridge.h"
 #include "http_server.h"
+#include "idle_reaper.h"
 #include "objects.h"
 #include "sandbox_service.h"
 #include "workspace.h"
@@ -138,6 +139,8 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
     asio::co_spawn(server_executor(), [self] { return self->events_loop(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->event_consumer(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->periodic_reconcile(); }, asio::detached);
+    asio::co_spawn(server_executor(), [self] { return self->activity_flush_loop(); }, asio::detached);
+    asio::co_spawn(server_executor(), [self] { return self->idle_reaper_loop(); }, asio::detached);
   }
 
   asio::any_io_executor server_executor() { return service_executor; }
@@ -173,6 +176,90 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
       if (auto st = co_await service.reconcile_all(); !st) {
         kLog.warn("periodic reconciliation failed", {{"error", st.error().message()}});
       }
+    }
+  }
+
+  // SPEC §4.2: every store.activity_flush, one transaction with the edge activity that moved.
+  asio::awaitable<void> activity_flush_loop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+      co_await sleep_for(config.store.activity_flush);
+      if (stopping) co_return;
+      std::vector<store::ActivityMark> marks = activity_flush.pending(activity.snapshot());
+      if (marks.empty()) continue;
+      store::WriteJob job = [marks](store::Tx& tx) {
+        return store::sandbox_repo::touch_activity(tx, std::span<const store::ActivityMark>(marks));
+      };
+      Status st = co_await store_write(store, std::move(job));
+      if (st) {
+        activity_flush.committed(marks);
+      } else {
+        kLog.warn("activity flush failed; retrying at the next flush", {{"error", st.error().message()}});
+      }
+    }
+  }
+
+  // The last flush at shutdown, blocking: only once the control thread has ended (the
+  // flush state belongs to it) and the edge has stopped filling the table.
+  void final_activity_flush() {
+    std::vector<store::ActivityMark> marks = activity_flush.pending(activity.snapshot());
+    if (marks.empty()) return;
+    Status st = store.write([marks](store::Tx& tx) {
+      return store::sandbox_repo::touch_activity(tx, std::span<const store::ActivityMark>(marks));
+    });
+    if (st) {
+      activity_flush.committed(marks);
+    } else {
+      kLog.warn("activity flush at shutdown failed", {{"error", st.error().message()}});
+    }
+  }
+
+  // SPEC §4.4. The first tick waits min(5 min, idle.threshold) after boot (§4.2) so clients
+  // cut off by a restart can come back; ticks never overlap (the loop is sequential).
+  asio::awaitable<void> idle_reaper_loop() {
+    auto self = shared_from_this();
+    std::chrono::milliseconds first = std::min<std::chrono::milliseconds>(std::chrono::minutes(5),
+                                                                          config.idle.threshold);
+    co_await sleep_for(first);
+    while (!stopping) {
+      co_await reap_idle();
+      if (stopping) co_return;
+      co_await sleep_for(config.idle.check_interval);
+    }
+  }
+
+  asio::awaitable<void> reap_idle() {
+    store::SandboxFilter running;
+    running.status = "running";
+    auto rows = store::sandbox_repo::list(store, running);
+    if (!rows) {
+      kLog.warn("idle reaper cannot read sandboxes", {{"error", rows.error().message()}});
+      co_return;
+    }
+    std::vector<std::string> ids = idle_candidates(*rows, activity.snapshot(), system_clock().unix_ms(),
+                                                   config.idle, service.execs_in_flight());
+    for (const std::string& id : ids) {
+      if (stopping) co_return;
+      std::int64_t idle_for_ms = 0;
+      // Runs under the id's lock on a freshly loaded row, with the edge's entry re-read now:
+      // activity since the candidate list was made keeps the sandbox running.
+      std::function<bool(const store::SandboxRow&)> still_idle = [this, &idle_for_ms](
+                                                                    const store::SandboxRow& row) {
+        std::optional<edge::SandboxActivity> seen;
+        if (auto parsed = Ulid::parse(row.id)) seen = activity.get(*parsed);
+        const edge::SandboxActivity* edge_entry = seen ? &*seen : nullptr;
+        std::int64_t now = system_clock().unix_ms();
+        idle_for_ms = now - last_activity_ms(row, edge_entry);
+        return is_idle(row, edge_entry, service.execs_in_flight().contains(row.id), now, config.idle);
+      };
+      auto outcome = co_await service.stop_if_idle(id, still_idle);
+      if (!outcome) continue;
+      if (!*outcome) {
+        kLog.warn("idle reaper could not stop sandbox; retrying at the next tick",
+                  {{"id", id}, {"error", outcome->error().message}});
+        continue;
+      }
+      kLog.info("idle reaper stopped sandbox", {{"id", id}, {"idle_for_s", idle_for_ms / 1000}});
     }
   }
 
@@ -233,6 +320,7 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
   HttpServer server;
   edge::RouteTablePublisher routes;
   edge::ActivityTable activity;
+  ActivityFlush activity_flush;  // control thread only (and after it ended, at shutdown)
   ServiceWaker waker;
   std::function<void(const Error&)> on_fatal;
   asio::any_io_executor service_executor;
@@ -315,6 +403,7 @@ class ControlPlaneImpl final : public ControlPlane {
     asio::steady_timer grace(ioc_, std::chrono::milliseconds(200));
     grace.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
     thread_.join();
+    runtime_->final_activity_flush();
   }
 
  private:

@@ -713,6 +713,32 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop_locked(
   co_return std::move(row);
 }
 
+asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> SandboxService::stop_if_idle(
+    const std::string& id, std::function<bool(const store::SandboxRow&)> still_idle) {
+  IdLocks::Guard guard = co_await locks_.lock(id);
+  auto row = load(id);
+  if (!row || !still_idle(*row)) co_return std::nullopt;
+  auto grace = std::chrono::ceil<std::chrono::seconds>(config_.idle.stop_timeout);
+  std::string reason = "idle";
+  row->status = "stopping";
+  row->stop_reason = reason;
+  Actor system;
+  store::AuditRow stop_audit = audit(system, "sandbox.stop", id);
+  if (auto st = co_await save(*row, &stop_audit); !st) {
+    co_return ApiResult<store::SandboxRow>(ApiError::from(st.error()));
+  }
+  auto stopped = co_await stop_locked(std::move(*row), grace, reason);
+  co_return std::move(stopped);
+}
+
+std::set<std::string> SandboxService::execs_in_flight() const {
+  std::set<std::string> ids;
+  for (const auto& [id, n] : *execs_) {
+    if (n > 0) ids.insert(id);
+  }
+  return ids;
+}
+
 // ---------------------------------------------------------------------------- destroy / purge
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::destroy(const std::string& id,
@@ -844,6 +870,18 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
                                                             docker::OutputFn on_output,
                                                             Actor actor,
                                                             std::shared_ptr<OneShot> cancel) {
+  // Counts as activity while it runs (SPEC §4.1), so the idle reaper leaves the sandbox be.
+  struct InFlight {
+    std::weak_ptr<std::map<std::string, int>> table;
+    std::string id;
+    ~InFlight() {
+      auto t = table.lock();
+      if (!t) return;
+      if (auto it = t->find(id); it != t->end() && --it->second <= 0) t->erase(it);
+    }
+  };
+  ++(*execs_)[id];
+  InFlight in_flight{execs_, id};
   auto row = load(id);
   if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
   if (row->status == "destroyed" || row->status == "error") {

@@ -78,6 +78,13 @@ class SandboxService {
   asio::awaitable<ApiResult<store::SandboxRow>> stop(const std::string& id, StopRequest request,
                                                      std::string reason, Actor actor,
                                                      bool wait = true);
+  // The idle reaper's stop (SPEC §4.4 steps 2, 5-7): under the id's lock, reload the row and
+  // stop it like `stop` (reason `idle`, grace idle.stop_timeout) only if `still_idle` holds
+  // for the fresh row. nullopt when it no longer does (or the sandbox is gone).
+  asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> stop_if_idle(
+      const std::string& id, std::function<bool(const store::SandboxRow&)> still_idle);
+  // Ids with an attached exec in flight: a control-side busy signal (SPEC §4.1).
+  std::set<std::string> execs_in_flight() const;
   asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
   asio::awaitable<ApiResult<PurgeOutcome>> purge(const std::string& id, Actor actor);
   // until_ms: nullopt → now + idle.threshold; 0 → clear; else clamped to keepalive_max.
@@ -166,7 +173,9 @@ class SandboxService {
   std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
   std::function<void()> on_change_;
   std::map<std::string, std::string> skeletons_;  // image id → tar of /opt/sandbox-skel
-  std::set<std::string> probes_in_use_;   // skeleton probe containers a create is reading
+  std::set<std::string> probes_in_use_;
+  // id → attached execs running; held weakly by exec frames that may outlive the service.
+  std::shared_ptr<std::map<std::string, int>> execs_ = std::make_shared<std::map<std::string, int>>();   // skeleton probe containers a create is reading
 };
 
 }  // namespace sandboxd::control

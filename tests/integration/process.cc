@@ -65,15 +65,6 @@ void Process::pump(std::chrono::milliseconds wait) {
   }
 }
 
-void Process::drain() {
-  // Bounded: a child that writes without pause cannot keep the caller here forever.
-  for (int i = 0; i < 64 && (out_fd_ >= 0 || err_fd_ >= 0); ++i) {
-    std::size_t before = out_.size() + err_.size();
-    pump(std::chrono::milliseconds(0));
-    if (out_.size() + err_.size() == before) return;
-  }
-}
-
 std::optional<std::string> Process::wait_for_stderr(const std::string& needle,
                                                     std::chrono::milliseconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;

@@ -25,9 +25,6 @@ class Process {
                                              std::chrono::milliseconds deadline);
   // Waits for the exit; the exit status (128+N for a signal), or nullopt on timeout.
   std::optional<int> wait_exit(std::chrono::milliseconds deadline);
-  // Reads whatever the child wrote so far without waiting. A long-lived child that logs a
-  // lot blocks once a pipe is full, so tests call this between requests.
-  void drain();
 
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }

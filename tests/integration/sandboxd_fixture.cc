@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 
 namespace sandboxd::testing {
@@ -199,9 +200,31 @@ Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
                      "sandbox:\n"
                      "  nofile: 4096\n" + config_.sandbox_lines + config_.extra;
   config_path_ = dir_.write("sandboxd.yaml", yaml);
+  log_path_ = dir_.path() + "/sandboxd.log";
 }
 
 Sandboxd::~Sandboxd() { kill9(); }
+
+namespace {
+
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The first line of `text` from `offset` on that contains `needle`.
+std::optional<std::string> line_with(const std::string& text, std::size_t offset,
+                                     const std::string& needle) {
+  std::size_t at = text.find(needle, offset);
+  if (at == std::string::npos) return std::nullopt;
+  std::size_t begin = text.rfind('\n', at);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  std::size_t end = text.find('\n', at);
+  if (end == std::string::npos) return std::nullopt;  // not complete yet
+  return text.substr(begin, end - begin);
+}
+
+}  // namespace
 
 ::testing::AssertionResult Sandboxd::launch(const std::vector<std::string>& env) {
   if (process_) return ::testing::AssertionFailure() << "sandboxd is already running";
@@ -209,11 +232,20 @@ Sandboxd::~Sandboxd() { kill9(); }
   child_env.insert(child_env.end(), env.begin(), env.end());
   // SANDBOXD_TEST_BIN runs another build of the binary (the ASan one, to diagnose a crash).
   const char* bin = std::getenv("SANDBOXD_TEST_BIN");
+  // The output goes to a file, not a pipe: a pipe nobody reads while a test waits on
+  // something else would fill up and block sandboxd's logging. `exec` keeps the PID.
+  std::size_t offset = read_whole(log_path_).size();
   process_ = std::make_unique<Process>(
-      std::vector<std::string>{bin && *bin ? bin : SANDBOXD_BIN, "serve", "-c", config_path_},
+      std::vector<std::string>{"/bin/sh", "-c", "exec \"$0\" serve -c \"$1\" >>\"$2\" 2>&1",
+                               bin && *bin ? bin : SANDBOXD_BIN, config_path_, log_path_},
       child_env);
-  auto store_line = process_->wait_for_stderr("store open", 20s);
-  auto listen_line = process_->wait_for_stderr("control listening", 20s);
+  std::optional<std::string> store_line, listen_line;
+  wait_until([&] {
+    std::string text = read_whole(log_path_);
+    store_line = line_with(text, offset, "store open");
+    listen_line = line_with(text, offset, "control listening");
+    return (store_line && listen_line) || process_->wait_exit(0ms).has_value();
+  }, 20s);
   std::smatch m;
   if (!store_line || !std::regex_search(*store_line, m, std::regex("instance=([0-9A-Z]{26})"))) {
     return ::testing::AssertionFailure() << "no instance id in the log:\n" << log();
@@ -245,7 +277,6 @@ void Sandboxd::kill9() {
   if (!process_) return;
   process_->signal(SIGKILL);
   process_->wait_exit(10s);
-  past_logs_ += process_->err();
   process_.reset();
 }
 
@@ -255,21 +286,15 @@ bool Sandboxd::terminate() {
   bool exited = process_->wait_exit(15s).has_value();
   if (!exited) process_->signal(SIGKILL);
   process_->wait_exit(10s);
-  past_logs_ += process_->err();
   process_.reset();
   return exited;
 }
 
-std::string Sandboxd::log() {
-  if (!process_) return past_logs_;
-  process_->drain();
-  return past_logs_ + process_->err();
-}
+std::string Sandboxd::log() { return read_whole(log_path_); }
 
 Answer Sandboxd::call(const std::string& method, const std::string& target,
                       const std::string& body, const std::vector<std::string>& headers,
                       std::chrono::milliseconds deadline) {
-  if (process_) process_->drain();
   std::vector<std::string> all = headers;
   bool has_type = false;
   for (const auto& h : headers) {
@@ -286,7 +311,6 @@ Answer Sandboxd::call(const std::string& method, const std::string& target,
   } catch (const std::exception&) {
     return a;  // connection refused: status 0
   }
-  if (process_) process_->drain();
   if (!r) return a;
   a.status = r->status;
   a.headers = std::move(r->headers);

@@ -122,7 +122,7 @@ class Sandboxd {
   const std::string& network() const { return network_; }
   const std::string& data_dir() const { return data_dir_; }
   std::string workspace(const std::string& id) const { return data_dir_ + "/workspaces/" + id; }
-  // Everything sandboxd wrote on stderr, over all its runs.
+  // Everything sandboxd wrote (stdout and stderr), over all its runs.
   std::string log();
 
   // Sent with every request when not empty: "Authorization: Bearer <token>".
@@ -146,7 +146,7 @@ class Sandboxd {
   std::string data_dir_;
   std::string config_path_;
   std::unique_ptr<Process> process_;
-  std::string past_logs_;
+  std::string log_path_;  // sandboxd's stdout and stderr, over all its runs
   std::uint16_t port_ = 0;
   std::string instance_;
   std::string token_;

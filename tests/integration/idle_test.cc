@@ -1,0 +1,155 @@
+// The idle reaper against the real binary (SPEC §4): an unused sandbox is stopped after
+// idle.threshold; an open connection through the edge, `always_on` and a keepalive each
+// keep a sandbox running. Short thresholds make the waits seconds long; every wait has a
+// deadline, and "still running" is checked over a bounded window.
+#include "raw_http.h"
+#include "sandboxd_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+namespace sandboxd::testing {
+namespace {
+
+constexpr auto kThreshold = 3s;
+// Long enough for several reaper ticks past the threshold.
+constexpr auto kHold = 2 * kThreshold + 1s;
+// Threshold, first tick, check interval and the container's stop, with room to spare.
+constexpr auto kStopDeadline = 30s;
+
+class IdleTest : public SandboxdTest {
+ protected:
+  SandboxdConfig config() const override {
+    SandboxdConfig c;
+    c.extra =
+        "idle:\n"
+        "  threshold: 3s\n"
+        "  check_interval: 1s\n"
+        "  stop_timeout: 2s\n"
+        "store:\n"
+        "  activity_flush: 1s\n";
+    return c;
+  }
+
+  std::uint16_t edge_port() {
+    std::smatch m;
+    std::string log = sd().log();
+    if (!std::regex_search(log, m, std::regex("edge listening [^\\n]*port=([0-9]+)"))) return 0;
+    return static_cast<std::uint16_t>(std::stoi(m[1]));
+  }
+
+  static std::string host_for(std::string id, int port) {
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return "s-" + id + "-" + std::to_string(port) + ".preview.localhost";
+  }
+
+  std::string status_of(const std::string& id) {
+    return sd().get("/v1/sandboxes/" + id).str("status");
+  }
+
+  // True when the sandbox reads `running` at every poll for `window`.
+  ::testing::AssertionResult stays_running(const std::string& id, std::chrono::milliseconds window) {
+    std::string seen;
+    bool left = wait_until([&] {
+      seen = status_of(id);
+      return seen != "running";
+    }, window);
+    if (left) return ::testing::AssertionFailure() << id << " left running: " << seen;
+    return ::testing::AssertionSuccess();
+  }
+
+  ::testing::AssertionResult stopped_by_reaper(const std::string& id) {
+    if (auto st = wait_status(id, "stopped", kStopDeadline); !st) return st;
+    std::string log = sd().log();
+    if (log.find("idle reaper stopped sandbox") == std::string::npos ||
+        log.find(id) == std::string::npos) {
+      return ::testing::AssertionFailure() << "no reaper stop logged for " << id << "\n" << log;
+    }
+    std::regex line("sandbox stopped[^\\n]*" + id + "[^\\n]*reason=\"?idle");
+    if (!std::regex_search(log, line)) {
+      return ::testing::AssertionFailure() << "stop of " << id << " has no reason idle\n" << log;
+    }
+    return ::testing::AssertionSuccess();
+  }
+};
+
+TEST_F(IdleTest, UnusedSandboxIsStopped) {
+  std::string id = create_v1("u1", "idle-unused");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+  EXPECT_TRUE(stopped_by_reaper(id));
+}
+
+TEST_F(IdleTest, OpenEdgeConnectionKeepsItRunningUntilClosed) {
+  std::string id = create_v1("u1", "idle-open-conn");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+  ASSERT_NE(edge_port(), 0) << sd().log();
+  std::string host = host_for(id, 3000);
+  {
+    // A keep-alive connection whose latest request went to the sandbox: busy while open.
+    RawConnection conn(edge_port());
+    std::optional<RawResponse> res;
+    ASSERT_TRUE(wait_until([&] {
+      conn.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+      res = conn.read_response(false, 10s);
+      return res && res->status == 200;
+    }, 20s)) << (res ? res->body : "no answer");
+    EXPECT_TRUE(stays_running(id, kHold));
+  }
+  EXPECT_TRUE(stopped_by_reaper(id));
+}
+
+TEST_F(IdleTest, AlwaysOnSandboxIsNotStopped) {
+  std::string id = create_v1("u1", "idle-always-on", R"("idle_policy":"always_on")");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+  EXPECT_TRUE(stays_running(id, kHold));
+
+  // Edge traffic reaches the store through the activity flush (SPEC §4.2).
+  ASSERT_NE(edge_port(), 0) << sd().log();
+  auto before_s = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  std::optional<RawResponse> res;
+  ASSERT_TRUE(wait_until([&] {
+    RawConnection conn(edge_port());
+    conn.send("GET / HTTP/1.1\r\nHost: " + host_for(id, 3000) + "\r\nConnection: close\r\n\r\n");
+    res = conn.read_response(false, 10s);
+    return res && res->status == 200;
+  }, 20s)) << (res ? std::to_string(res->status) + " " + res->body : "no answer");
+  std::int64_t stored = 0;
+  Answer a;
+  EXPECT_TRUE(wait_until([&] {
+    a = sd().get("/sandbox/" + id);
+    // The legacy GET answers {"row": {...}, "live_state": {...}}.
+    if (const json::value* row = a.json.is_object() ? a.json.as_object().if_contains("row") : nullptr;
+        row && row->is_object() && row->as_object().contains("last_active_at")) {
+      stored = row->as_object().at("last_active_at").to_number<std::int64_t>();
+    }
+    // The edge's clock is coarse (one update a second per worker).
+    return stored >= before_s - 1;
+  }, 10s)) << "last_active_at " << stored << " never reached " << before_s << ": " << a.body;
+}
+
+TEST_F(IdleTest, KeepaliveHoldsOffTheReaper) {
+  std::string id = create_v1("u1", "idle-keepalive");
+  ASSERT_FALSE(id.empty());
+  auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+  auto kept = sd().post("/sandbox/" + id + "/keepalive",
+                        R"({"until":)" + std::to_string(now_s + 120) + "}");
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  ASSERT_TRUE(wait_init_ready(id));
+  EXPECT_TRUE(stays_running(id, kHold));
+  // Clearing the keepalive lets the reaper have it.
+  auto cleared = sd().post("/sandbox/" + id + "/keepalive", R"({"until":0})");
+  ASSERT_EQ(cleared.status, 200) << cleared.body;
+  EXPECT_TRUE(stopped_by_reaper(id));
+}
+
+}  // namespace
+}  // namespace sandboxd::testing
