@@ -165,50 +165,82 @@ void Api::add_routes() {
       co_return r;
     };
   };
-  router_.add({"GET", "/healthz", open_text("ok\n"), true});
-  router_.add({"GET", "/readyz",
-               [this](Request&) -> boost::asio::awaitable<Response> {
-                 std::vector<ReadyCheck> checks = readiness_.readiness();
-                 bool all_ok = std::all_of(checks.begin(), checks.end(),
-                                           [](const ReadyCheck& c) { return c.ok; });
-                 Response r;
-                 if (all_ok) {
-                   r.content_type = "text/plain; charset=utf-8";
-                   r.body = "ready\n";
-                   co_return r;
-                 }
-                 json::object c;
-                 for (const auto& check : checks) c[check.name] = check.ok ? "ok" : check.detail;
-                 r = json_answer(503, json::object{{"error", "not ready"}, {"code", "unavailable"},
-                                                   {"checks", std::move(c)}});
-                 r.headers.emplace_back("Retry-After", "5");
+  add_route({"GET", "/healthz", open_text("ok\n"), true});
+  add_route({"GET", "/readyz",
+             [this](Request&) -> boost::asio::awaitable<Response> {
+               std::vector<ReadyCheck> checks = readiness_.readiness();
+               bool all_ok = std::all_of(checks.begin(), checks.end(),
+                                         [](const ReadyCheck& c) { return c.ok; });
+               Response r;
+               if (all_ok) {
+                 r.content_type = "text/plain; charset=utf-8";
+                 r.body = "ready\n";
                  co_return r;
-               },
-               true});
+               }
+               json::object c;
+               for (const auto& check : checks) c[check.name] = check.ok ? "ok" : check.detail;
+               r = json_answer(503, json::object{{"error", "not ready"}, {"code", "unavailable"},
+                                                 {"checks", std::move(c)}});
+               r.headers.emplace_back("Retry-After", "5");
+               co_return r;
+             },
+             true});
   // Legacy routes (SPEC §2.5).
-  router_.add({"POST", "/sandbox", bind(&Api::legacy_create), false, true, true});
-  router_.add({"GET", "/sandboxes", bind(&Api::legacy_list)});
-  router_.add({"GET", "/sandbox/{id}", bind(&Api::legacy_get)});
-  router_.add({"DELETE", "/sandbox/{id}", bind(&Api::legacy_destroy), false, true});
-  router_.add({"POST", "/sandbox/{id}/exec", bind(&Api::legacy_exec), false, true, true});
-  router_.add({"POST", "/sandbox/{id}/keepalive", bind(&Api::legacy_keepalive), false, true, true});
-  router_.add({"POST", "/wake/{id}", bind(&Api::legacy_wake), false, true, true});
-  router_.add({"POST", "/sandbox/{id}/purge", bind(&Api::legacy_purge), false, true, true});
+  add_route({"POST", "/sandbox", bind(&Api::legacy_create), false, true, true});
+  add_route({"GET", "/sandboxes", bind(&Api::legacy_list)});
+  add_route({"GET", "/sandbox/{id}", bind(&Api::legacy_get)});
+  add_route({"DELETE", "/sandbox/{id}", bind(&Api::legacy_destroy), false, true});
+  add_route({"POST", "/sandbox/{id}/exec", bind(&Api::legacy_exec), false, true, true});
+  add_route({"POST", "/sandbox/{id}/keepalive", bind(&Api::legacy_keepalive), false, true, true});
+  add_route({"POST", "/wake/{id}", bind(&Api::legacy_wake), false, true, true});
+  add_route({"POST", "/sandbox/{id}/purge", bind(&Api::legacy_purge), false, true, true});
   // v1 routes (SPEC §2.6).
-  router_.add({"POST", "/v1/sandboxes", bind(&Api::v1_create), false, true, true});
-  router_.add({"GET", "/v1/sandboxes", bind(&Api::v1_list)});
-  router_.add({"GET", "/v1/sandboxes/{id}", bind(&Api::v1_get)});
-  router_.add({"DELETE", "/v1/sandboxes/{id}", bind(&Api::v1_delete), false, true});
-  router_.add({"POST", "/v1/sandboxes/{id}/start", bind(&Api::v1_start), false, true, true});
-  router_.add({"POST", "/v1/sandboxes/{id}/stop", bind(&Api::v1_stop), false, true, true});
-  router_.add({"POST", "/v1/sandboxes/{id}/exec", bind(&Api::v1_exec), false, true, true});
+  add_route({"POST", "/v1/sandboxes", bind(&Api::v1_create), false, true, true});
+  add_route({"GET", "/v1/sandboxes", bind(&Api::v1_list)});
+  add_route({"GET", "/v1/sandboxes/{id}", bind(&Api::v1_get)});
+  add_route({"DELETE", "/v1/sandboxes/{id}", bind(&Api::v1_delete), false, true});
+  add_route({"POST", "/v1/sandboxes/{id}/start", bind(&Api::v1_start), false, true, true});
+  add_route({"POST", "/v1/sandboxes/{id}/stop", bind(&Api::v1_stop), false, true, true});
+  add_route({"POST", "/v1/sandboxes/{id}/exec", bind(&Api::v1_exec), false, true, true});
+  // SPEC §2.5.15, §11: authenticated; absent (404) when metrics.enabled is false.
+  if (config_.metrics.enabled) add_route({"GET", "/metrics", bind(&Api::metrics)});
+}
+
+void Api::add_route(Route route) {
+  if (std::find(route_patterns_.begin(), route_patterns_.end(), route.pattern) == route_patterns_.end()) {
+    route_patterns_.push_back(route.pattern);
+  }
+  router_.add(std::move(route));
+}
+
+void Api::set_metrics(Metrics& metrics, MetricsSource& source) {
+  metrics.set_api_routes(route_patterns_);
+  metrics_ = &metrics;
+  metrics_source_ = &source;
+}
+
+void Api::count(const Request& req, const Route* route, int status) const {
+  if (!metrics_) return;
+  std::size_t index = route_patterns_.size();
+  if (route) {
+    index = static_cast<std::size_t>(
+        std::find(route_patterns_.begin(), route_patterns_.end(), route->pattern) - route_patterns_.begin());
+  }
+  metrics_->api_request(index, req.method, status);
 }
 
 std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_t> content_length) {
+  RouteMatch m = router_.match(req.method, req.path);
+  std::optional<Response> answer = check_head(req, content_length, m);
+  if (answer) count(req, m.route, answer->status);
+  return answer;
+}
+
+std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_t> content_length,
+                                        RouteMatch& m) {
   if (peer_in(service_.sandbox_subnets(), req.peer_ip)) {
     return error_response(req.path, 403, "forbidden", "the control API is not reachable from a sandbox");
   }
-  RouteMatch m = router_.match(req.method, req.path);
   bool open = m.route && m.route->open;
   if (!open) {
     std::optional<std::string_view> authz = req.header("authorization");
@@ -266,7 +298,17 @@ std::uint64_t Api::body_limit(const Request& req) const {
 }
 
 boost::asio::awaitable<Response> Api::handle(Request& req) {
-  co_return co_await req.route->handler(req);
+  Response res = co_await req.route->handler(req);
+  count(req, req.route, res.status);
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Api::metrics(Request& r) {
+  if (!metrics_source_) co_return error_answer(r, ApiError::not_found("metrics are not available"));
+  Response res;
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = metrics_source_->metrics_text();
+  co_return res;
 }
 
 // ---------------------------------------------------------------------------- legacy

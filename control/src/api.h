@@ -5,6 +5,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "metrics.h"
 #include "objects.h"
 #include "router.h"
 #include "sandbox_service.h"
@@ -30,6 +31,13 @@ class ReadinessSource {
   virtual std::vector<ReadyCheck> readiness() = 0;
 };
 
+// The text of GET /metrics (SPEC §11), rendered on the control thread at scrape time.
+class MetricsSource {
+ public:
+  virtual ~MetricsSource() = default;
+  virtual std::string metrics_text() = 0;
+};
+
 class Api final : public HttpHandler {
  public:
   Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
@@ -48,8 +56,18 @@ class Api final : public HttpHandler {
   // Preview URLs name the edge's bound port, known only once the edge listens.
   void set_edge_port(std::uint16_t port) { objects_.edge_port = port; }
 
+  // Counts requests into `metrics` and serves GET /metrics from `source`; both must outlive
+  // the Api. Call before serving. Without it nothing is counted and /metrics answers 404.
+  void set_metrics(Metrics& metrics, MetricsSource& source);
+
  private:
   void add_routes();
+  void add_route(Route route);
+  std::optional<Response> check_head(Request& request, std::optional<std::uint64_t> content_length,
+                                     RouteMatch& match);
+  // sandboxd_api_requests_total; `route` null for unknown paths and methods.
+  void count(const Request& request, const Route* route, int status) const;
+  boost::asio::awaitable<Response> metrics(Request& r);
 
   // legacy
   boost::asio::awaitable<Response> legacy_create(Request& r);
@@ -77,6 +95,9 @@ class Api final : public HttpHandler {
   ReadinessSource& readiness_;
   ObjectContext objects_;
   Router router_;
+  std::vector<std::string> route_patterns_;  // distinct patterns, in route order
+  Metrics* metrics_ = nullptr;
+  MetricsSource* metrics_source_ = nullptr;
 };
 
 }  // namespace sandboxd::control

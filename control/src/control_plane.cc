@@ -9,6 +9,7 @@
 #include "edge_bridge.h"
 #include "http_server.h"
 #include "idle_reaper.h"
+#include "metrics.h"
 #include "objects.h"
 #include "sandbox_service.h"
 #include "workspace.h"
@@ -22,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <deque>
 #include <thread>
 
@@ -53,11 +56,16 @@ bool auth_required(const config::Config& c) {
   return true;
 }
 
-docker::ClientOptions client_options(const std::string& socket_path) {
+docker::ClientOptions client_options(const std::string& socket_path, Metrics& metrics) {
   docker::ClientOptions options;
   options.socket_path = socket_path;
+  options.on_call = [&metrics](const docker::CallRecord& call) { metrics.docker_call(call); };
   return options;
 }
+
+// Every state of SPEC §5.1, in its order: sandboxd_sandboxes lists them all, zeros included.
+constexpr std::array<std::string_view, 8> kStates{"creating", "running", "stopping", "stopped",
+                                                  "waking",   "error",   "destroyed", "purged"};
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
@@ -66,14 +74,14 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 
 // Everything that lives on the control thread. Coroutines hold it by shared_ptr, so it is
 // destroyed only after the last of them (at the latest while the io_context shuts down).
-struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
+struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Runtime> {
   Runtime(asio::io_context& ioc, const config::Config& cfg, store::Store& st,
           WorkspaceRoot ws, std::string run_dir, std::string socket_path,
           std::function<void(const Error&)> fatal)
       : config(cfg),
         store(st),
         workspaces(std::move(ws)),
-        docker(ioc.get_executor(), client_options(socket_path)),
+        docker(ioc.get_executor(), client_options(socket_path, metrics)),
         service(ioc.get_executor(), cfg, st, docker, workspaces, std::move(run_dir), system_clock()),
         auth(cfg.auth.tokens, auth_required(cfg)),
         api(service, cfg, auth, *this,
@@ -82,9 +90,43 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
                HttpServerOptions{cfg.control.listen.host, cfg.control.listen.port,
                                  cfg.edge.timeouts.header_read, cfg.edge.timeouts.keepalive_idle},
                api),
-        waker(ioc.get_executor(), service, cfg.wake.timeout),
+        waker(ioc.get_executor(), service, cfg.wake.timeout, &metrics),
         on_fatal(std::move(fatal)) {
     service.set_on_change([this] { publish_routes(); });
+    api.set_metrics(metrics, *this);
+  }
+
+  // SPEC §11, on the control thread: counters from `metrics`, the rest read now.
+  std::string metrics_text() override {
+    TextWriter w;
+    w.family("sandboxd_build_info", "gauge", "Build identity.");
+    w.sample("sandboxd_build_info", {{"version", SANDBOXD_VERSION}, {"commit", SANDBOXD_COMMIT}}, 1);
+    // Left out, never guessed, when the store cannot be read.
+    if (auto rows = store::sandbox_repo::list(store, {})) {
+      std::array<std::uint64_t, kStates.size()> counts{};
+      for (const auto& row : *rows) {
+        auto it = std::find(kStates.begin(), kStates.end(), row.status);
+        if (it != kStates.end()) ++counts[static_cast<std::size_t>(it - kStates.begin())];
+      }
+      w.family("sandboxd_sandboxes", "gauge", "Sandboxes per state.");
+      for (std::size_t i = 0; i < kStates.size(); ++i) {
+        w.sample("sandboxd_sandboxes", {{"state", kStates[i]}}, static_cast<double>(counts[i]));
+      }
+    }
+    w.family("sandboxd_store_queue_depth", "gauge", "Operations waiting for the store writer.");
+    w.sample("sandboxd_store_queue_depth", {}, static_cast<double>(store.queue_depth()));
+    if (edge) {
+      edge::EdgeStats s = edge->stats();
+      w.family("sandboxd_edge_connections_open", "gauge", "Open client connections.");
+      w.sample("sandboxd_edge_connections_open", {{"listener", "http"}}, static_cast<double>(s.open_connections));
+      w.family("sandboxd_edge_connections_total", "counter", "Accepted client connections.");
+      w.sample("sandboxd_edge_connections_total", {{"listener", "http"}}, static_cast<double>(s.accepted));
+      w.family("sandboxd_edge_held_requests", "gauge", "Requests held right now.");
+      w.sample("sandboxd_edge_held_requests", {}, static_cast<double>(s.held));
+    }
+    metrics.write(w);
+    write_process_metrics(w);
+    return w.take();
   }
 
   // The edge's route table is derived from every row; rebuilt after each committed change.
@@ -259,6 +301,7 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
                   {{"id", id}, {"error", outcome->error().message}});
         continue;
       }
+      metrics.idle_reaper_stop();
       kLog.info("idle reaper stopped sandbox", {{"id", id}, {"idle_for_s", idle_for_ms / 1000}});
     }
   }
@@ -281,10 +324,12 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
       };
       std::function<void()> on_connected = [&] {
         connected = true;
+        metrics.docker_events_connected(true);
         backoff = kBackoffFirst;
         kLog.info("docker events connected");
       };
       auto st = co_await docker.events(filter, on_event, on_connected);
+      metrics.docker_events_connected(false);
       if (stopping) co_return;
       if (connected && resync) co_await reconcile_until_done();
       kLog.warn("docker events stream ended; reconnecting",
@@ -313,6 +358,7 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
   const config::Config& config;
   store::Store& store;
   WorkspaceRoot workspaces;
+  Metrics metrics;  // before docker and waker, which count into it
   docker::Client docker;
   SandboxService service;
   Authenticator auth;
@@ -323,6 +369,7 @@ struct Runtime : ReadinessSource, std::enable_shared_from_this<Runtime> {
   ActivityFlush activity_flush;  // control thread only (and after it ended, at shutdown)
   ServiceWaker waker;
   std::function<void(const Error&)> on_fatal;
+  const edge::EdgeServer* edge = nullptr;  // set once the edge listens; outlives the scrapes
   asio::any_io_executor service_executor;
   std::optional<std::chrono::steady_clock::time_point> docker_ok_at;
   std::string docker_detail = "not connected yet";
@@ -383,6 +430,7 @@ class ControlPlaneImpl final : public ControlPlane {
     }
     if (!started) return started.error();
     edge_ = std::move(*started);
+    runtime_->edge = edge_.get();
     runtime_->api.set_edge_port(edge_->port());
     kLog.info("edge listening", {{"address", options.listen_host}, {"port", edge_->port()}});
     return ok();

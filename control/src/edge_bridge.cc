@@ -25,6 +25,18 @@ std::optional<edge::RouteState> route_state(std::string_view status) {
   return std::nullopt;  // destroyed, purged: no route
 }
 
+// §11 names no `gone`: a sandbox destroyed during its wake counts as a failed wake.
+WakeResult wake_result(edge::WakeOutcome::Kind kind) {
+  switch (kind) {
+    case edge::WakeOutcome::Kind::ok: return WakeResult::ok;
+    case edge::WakeOutcome::Kind::timeout: return WakeResult::timeout;
+    case edge::WakeOutcome::Kind::refused: return WakeResult::refused;
+    case edge::WakeOutcome::Kind::failed:
+    case edge::WakeOutcome::Kind::gone: return WakeResult::failed;
+  }
+  return WakeResult::failed;
+}
+
 }  // namespace
 
 std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows) {
@@ -91,8 +103,8 @@ edge::EdgeOptions edge_options(const config::Config& c) {
 }
 
 ServiceWaker::ServiceWaker(asio::any_io_executor executor, SandboxService& service,
-                           std::chrono::milliseconds timeout)
-    : executor_(std::move(executor)), service_(service), timeout_(timeout) {}
+                           std::chrono::milliseconds timeout, Metrics* metrics)
+    : executor_(std::move(executor)), service_(service), timeout_(timeout), metrics_(metrics) {}
 
 void ServiceWaker::wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) {
   // Whichever comes first, the start's outcome or the deadline, answers; the other is
@@ -100,13 +112,17 @@ void ServiceWaker::wake(const Ulid& id, std::function<void(edge::WakeOutcome)> d
   // rule obvious.
   struct Call {
     std::function<void(edge::WakeOutcome)> done;
+    Metrics* metrics = nullptr;
     std::atomic<bool> answered{false};
     void answer(edge::WakeOutcome o) {
-      if (!answered.exchange(true)) done(std::move(o));
+      if (answered.exchange(true)) return;
+      if (metrics) metrics->wake(wake_result(o.kind));
+      done(std::move(o));
     }
   };
   auto call = std::make_shared<Call>();
   call->done = std::move(done);
+  call->metrics = metrics_;
   std::string sid = id.str();
   auto timer = std::make_shared<asio::steady_timer>(executor_, timeout_);
   timer->async_wait([call](const boost::system::error_code& ec) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "metrics.h"
 #include "edge/edge_options.h"
 #include "edge/route_table.h"
 #include "edge/waker.h"
@@ -24,17 +25,19 @@ std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::Sa
 edge::EdgeOptions edge_options(const config::Config& config);
 
 // Wakes through SandboxService::start on the control thread; answers `done` with the
-// outcome, or with `timeout` once wake.timeout passes (the start itself goes on).
+// outcome, or with `timeout` once wake.timeout passes (the start itself goes on). Each
+// answer counts once in sandboxd_wakes_total when `metrics` is given (it must outlive this).
 class ServiceWaker final : public edge::Waker {
  public:
   ServiceWaker(asio::any_io_executor executor, SandboxService& service,
-               std::chrono::milliseconds timeout);
+               std::chrono::milliseconds timeout, Metrics* metrics = nullptr);
   void wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) override;
 
  private:
   asio::any_io_executor executor_;
   SandboxService& service_;
   std::chrono::milliseconds timeout_;
+  Metrics* metrics_;
 };
 
 }  // namespace sandboxd::control

@@ -25,10 +25,17 @@ sockaddr_un unix_address(const std::string& path) {
   return addr;
 }
 
+// Bounded: a peer that stops reading for 5 s counts as gone, so the proxy thread always gets
+// back to its loop (and to the stop request of the destructor).
 bool write_all(int fd, const char* data, std::size_t size) {
   while (size > 0) {
-    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 5000) <= 0) return false;
+      continue;
+    }
     if (n <= 0) return false;
     data += n;
     size -= static_cast<std::size_t>(n);
