@@ -447,7 +447,10 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::provisio
   }
   if (auto f = co_await create_container(row)) co_return f;
   *made_container = true;
-  co_return co_await start_container(row);
+  auto failure = co_await start_container(row);
+  // A container gone right after its create is a failed create, not an unknown sandbox.
+  if (failure && failure->answer.status == 404) failure->answer = ApiError::internal(failure->answer.message);
+  co_return failure;
 }
 
 asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::fill_workspace(
@@ -539,6 +542,12 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::create_c
 asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::start_container(
     store::SandboxRow& row) {
   auto started = co_await docker_.container_start(*row.container_id);
+  if (!started && started.error().code == Errc::not_found) {
+    // Removed behind our back, before its destroy event was seen: a 404 that finish_wake
+    // answers by re-creating the container (SPEC §5.5, §13). docker_answer would make it 500.
+    co_return Failure{ApiError::not_found("container " + *row.container_id + " is gone"),
+                      "start_failed"};
+  }
   if (!started) co_return Failure{docker_answer(started.error()), "start_failed"};
   auto info = co_await docker_.container_inspect(*row.container_id);
   if (!info) co_return Failure{docker_answer(info.error()), "start_failed"};

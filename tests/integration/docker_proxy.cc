@@ -93,6 +93,8 @@ void DockerProxy::serve() {
       break;
     }
     if (fds[0].revents) break;
+    // Only the pairs that were polled; one accepted below waits for the next round.
+    const std::size_t polled = pairs.size();
     if (fds[1].revents & POLLIN) {
       int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (client >= 0) {
@@ -107,7 +109,7 @@ void DockerProxy::serve() {
       }
     }
     std::vector<bool> closed(pairs.size(), false);
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
+    for (std::size_t i = 0; i < polled; ++i) {
       Pair& p = pairs[i];
       const pollfd& from_client = fds[2 + 2 * i];
       const pollfd& from_engine = fds[3 + 2 * i];

@@ -202,6 +202,30 @@ TEST_F(Reconcile, ContainerRemovedBehindTheBackIsRecordedAndRecreatedOnStart) {
   EXPECT_EQ(woke.str("stdout"), "precious\n") << woke.body;
 }
 
+TEST_F(Reconcile, StartRecreatesAContainerRemovedBeforeItsEventArrives) {
+  // sandboxd's first /events request is held, so it hears of no removal: the start itself
+  // meets the missing container (404) and must re-create it, not fail.
+  TempDir sockets;
+  DockerProxy proxy(sockets.path() + "/docker.sock", docker_socket(), R"(GET /v[0-9.]+/events)");
+  sd().kill9();
+  ASSERT_TRUE(sd().start({"DOCKER_HOST=unix://" + proxy.path()}));
+  ASSERT_TRUE(proxy.wait_held(10s));
+  std::string id = create_v1("u", "p");
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(exec(id, {"sh", "-c", "echo kept > /home/sandbox/workspace/f"}).status, 200);
+  ASSERT_TRUE(wait_init_ready(id));
+  ASSERT_EQ(sd().post("/v1/sandboxes/" + id + "/stop").status, 200);
+  std::string before = str_of(sd().get("/sandbox/" + id).json.at("row"), "container_id");
+  ASSERT_EQ(engine_call("DELETE", "/containers/s-" + id + "?force=1").status, 204);
+
+  Answer started = sd().post("/v1/sandboxes/" + id + "/start");
+  ASSERT_EQ(started.status, 200) << started.body;
+  EXPECT_EQ(started.str("status"), "running");
+  std::string after = str_of(sd().get("/sandbox/" + id).json.at("row"), "container_id");
+  EXPECT_NE(after, before);
+  EXPECT_EQ(exec(id, {"cat", "/home/sandbox/workspace/f"}).str("stdout"), "kept\n");
+}
+
 TEST_F(Reconcile, SandboxesOutliveAGracefulRestart) {
   std::string id = create_v1("u", "p");
   ASSERT_FALSE(id.empty());
