@@ -146,6 +146,17 @@ json::object live_state(const docker::ContainerInfo& c, const std::string& netwo
 
 }  // namespace
 
+// Legacy routes read destroyed and purged sandboxes as absent (SPEC §2.5).
+ApiResult<store::SandboxRow> Api::legacy_row(const Request& r) const {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) return id.error();
+  auto row = service_.get(*id);
+  if (!row || row->status == "destroyed" || row->status == "purged") {
+    return ApiError::not_found("no such sandbox " + *id);
+  }
+  return row;
+}
+
 Api::Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
          ReadinessSource& readiness, ObjectContext objects)
     : service_(service), config_(config), auth_(auth), readiness_(readiness),
@@ -346,12 +357,8 @@ boost::asio::awaitable<Response> Api::legacy_list(Request& r) {
 }
 
 boost::asio::awaitable<Response> Api::legacy_get(Request& r) {
-  auto id = parse_sandbox_id(r.params[0]);
-  if (!id) co_return error_answer(r, id.error());
-  auto row = service_.get(*id);
-  if (!row || row->status == "destroyed" || row->status == "purged") {
-    co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
-  }
+  auto row = legacy_row(r);
+  if (!row) co_return error_answer(r, row.error());
   auto info = co_await service_.inspect_container(*row);
   json::value live = info ? live_state(*info, config_.docker.network) : json::value(nullptr);
   json::object o{{"row", legacy_object(*row, objects_)}, {"live_state", std::move(live)}};
@@ -359,14 +366,10 @@ boost::asio::awaitable<Response> Api::legacy_get(Request& r) {
 }
 
 boost::asio::awaitable<Response> Api::legacy_destroy(Request& r) {
-  auto id = parse_sandbox_id(r.params[0]);
-  if (!id) co_return error_answer(r, id.error());
-  auto row = service_.get(*id);
-  if (!row || row->status == "destroyed" || row->status == "purged") {
-    co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
-  }
+  auto row = legacy_row(r);
+  if (!row) co_return error_answer(r, row.error());
   Actor actor = actor_of(r);
-  auto done = co_await service_.destroy(*id, actor);
+  auto done = co_await service_.destroy(row->id, actor);
   if (!done) co_return error_answer(r, done.error());
   Response res;
   res.status = 204;
@@ -381,10 +384,8 @@ boost::asio::awaitable<Response> Api::legacy_exec(Request& r) {
   RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
   auto exec = parse_exec(*body, limits, false);
   if (!exec) co_return error_answer(r, exec.error());
-  auto row = service_.get(*id);
-  if (!row || row->status == "destroyed" || row->status == "purged") {
-    co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
-  }
+  auto row = legacy_row(r);
+  if (!row) co_return error_answer(r, row.error());
   if (exec->stream) co_return exec_stream_response(r, *id, std::move(*exec), false);
   Captured cap;
   cap.max = config_.exec.max_output;

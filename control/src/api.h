@@ -62,6 +62,7 @@ class Api final : public HttpHandler {
 
  private:
   void add_routes();
+  ApiResult<store::SandboxRow> legacy_row(const Request& r) const;
   void add_route(Route route);
   std::optional<Response> check_head(Request& request, std::optional<std::uint64_t> content_length,
                                      RouteMatch& match);

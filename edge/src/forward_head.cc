@@ -8,7 +8,9 @@ namespace sandboxd::edge {
 
 namespace {
 
+using detail::append_field;
 using detail::iequals;
+using detail::named_in_connection;
 
 enum class Kind : std::uint8_t {
   other,
@@ -91,25 +93,6 @@ bool is_plain_connection_option(std::string_view option) {
   return iequals(option, "close") || iequals(option, "keep-alive") || iequals(option, "upgrade");
 }
 
-bool named_in_connection(const RequestHead& head, std::string_view name) {
-  bool named = false;
-  for (const HeaderField& f : head.headers) {
-    if (!iequals(f.name, "connection")) continue;
-    detail::for_each_list_element(f.value, [&](std::string_view option) {
-      named = iequals(option, name);
-      return !named;
-    });
-    if (named) return true;
-  }
-  return false;
-}
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
 
 void append_port(std::string& out, std::uint16_t port) {
   char buf[8];

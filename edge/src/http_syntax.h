@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace sandboxd::edge::detail {
@@ -53,6 +54,30 @@ void for_each_list_element(std::string_view list, Fn&& fn) {
     if (comma == std::string_view::npos) return;
     list.remove_prefix(comma + 1);
   }
+}
+
+// Whether `name` is listed in any Connection field of a request or response head (its
+// `headers` are fields with `name` and `value`).
+template <class Head>
+bool named_in_connection(const Head& head, std::string_view name) {
+  bool named = false;
+  for (const auto& f : head.headers) {
+    if (!iequals(f.name, "connection")) continue;
+    for_each_list_element(f.value, [&](std::string_view option) {
+      named = iequals(option, name);
+      return !named;
+    });
+    if (named) return true;
+  }
+  return false;
+}
+
+// Appends "name: value\r\n".
+inline void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
 }
 
 // 1*DIGIT with a value in 1..65535 (leading zeros allowed, as in a Host port).

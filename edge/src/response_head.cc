@@ -36,25 +36,6 @@ bool is_hop_by_hop(std::string_view name) {
   }
 }
 
-bool named_in_connection(const ResponseHead& head, std::string_view name) {
-  bool named = false;
-  for (const HeaderField& f : head.headers) {
-    if (!iequals(f.name, "connection")) continue;
-    for_each_list_element(f.value, [&](std::string_view option) {
-      named = iequals(option, name);
-      return !named;
-    });
-    if (named) return true;
-  }
-  return false;
-}
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
 
 }  // namespace
 
