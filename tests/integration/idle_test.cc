@@ -34,18 +34,7 @@ class IdleTest : public SandboxdTest {
     return c;
   }
 
-  std::uint16_t edge_port() {
-    std::smatch m;
-    std::string log = sd().log();
-    if (!std::regex_search(log, m, std::regex("edge listening [^\\n]*port=([0-9]+)"))) return 0;
-    return static_cast<std::uint16_t>(std::stoi(m[1]));
-  }
-
-  static std::string host_for(std::string id, int port) {
-    std::transform(id.begin(), id.end(), id.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return "s-" + id + "-" + std::to_string(port) + ".preview.localhost";
-  }
+  std::uint16_t edge_port() { return sd().edge_port(); }
 
   std::string status_of(const std::string& id) {
     return sd().get("/v1/sandboxes/" + id).str("status");
@@ -89,7 +78,7 @@ TEST_F(IdleTest, OpenEdgeConnectionKeepsItRunningUntilClosed) {
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(wait_init_ready(id));
   ASSERT_NE(edge_port(), 0) << sd().log();
-  std::string host = host_for(id, 3000);
+  std::string host = preview_host(id, 3000);
   {
     // A keep-alive connection whose latest request went to the sandbox: busy while open.
     RawConnection conn(edge_port());
@@ -117,7 +106,7 @@ TEST_F(IdleTest, AlwaysOnSandboxIsNotStopped) {
   std::optional<RawResponse> res;
   ASSERT_TRUE(wait_until([&] {
     RawConnection conn(edge_port());
-    conn.send("GET / HTTP/1.1\r\nHost: " + host_for(id, 3000) + "\r\nConnection: close\r\n\r\n");
+    conn.send("GET / HTTP/1.1\r\nHost: " + preview_host(id, 3000) + "\r\nConnection: close\r\n\r\n");
     res = conn.read_response(false, 10s);
     return res && res->status == 200;
   }, 20s)) << (res ? std::to_string(res->status) + " " + res->body : "no answer");

@@ -211,10 +211,8 @@ TEST_F(Lifecycle, V1CreateIsIdempotentAndGoesThroughEveryState) {
   EXPECT_EQ(made.str("idle_policy"), "always_on");
   EXPECT_EQ(json::serialize(made.json.at("ports")), "[3000]");
   // The edge listens on an ephemeral port here, so the URL names it (SPEC §1.4).
-  std::smatch edge;
-  std::string log = sd().log();
-  ASSERT_TRUE(std::regex_search(log, edge, std::regex("edge listening [^\\n]*port=([0-9]+)")));
-  std::string url = "http://s-" + lower(id) + "-3000.preview.localhost:" + edge[1].str() + "/";
+  ASSERT_NE(sd().edge_port(), 0);
+  std::string url = "http://" + preview_host(id, 3000) + ":" + std::to_string(sd().edge_port()) + "/";
   EXPECT_EQ(str_of(made.json.at("preview"), "url"), url);
   EXPECT_EQ(str_of(made.json.at("preview").at("urls"), "3000"), url);
   EXPECT_FALSE(str_of(made.json.at("preview"), "status").empty());

@@ -16,18 +16,7 @@ namespace {
 
 class PreviewTest : public SandboxdTest {
  protected:
-  std::uint16_t edge_port() {
-    std::smatch m;
-    std::string log = sd().log();
-    if (!std::regex_search(log, m, std::regex("edge listening [^\\n]*port=([0-9]+)"))) return 0;
-    return static_cast<std::uint16_t>(std::stoi(m[1]));
-  }
-
-  static std::string host_for(std::string id, int port) {
-    std::transform(id.begin(), id.end(), id.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return "s-" + id + "-" + std::to_string(port) + ".preview.localhost";
-  }
+  std::uint16_t edge_port() { return sd().edge_port(); }
 
   std::optional<RawResponse> preview_get(const std::string& host, const std::string& accept = "*/*") {
     RawConnection conn(edge_port());
@@ -68,16 +57,16 @@ TEST_F(PreviewTest, RunningSandboxAnswersThroughTheEdge) {
   std::optional<RawResponse> res;
   // The test image writes its page right after start: wait for it, bounded.
   ASSERT_TRUE(wait_until([&] {
-    res = preview_get(host_for(id, 3000));
+    res = preview_get(preview_host(id, 3000));
     return res && res->status == 200;
   }, 20s)) << (res ? res->body : "no answer");
-  std::string lower = host_for(id, 3000).substr(0, 28);  // "s-<id>" in lower case
+  std::string lower = preview_host(id, 3000).substr(0, 28);  // "s-<id>" in lower case
   EXPECT_NE(res->body.find(lower), std::string::npos) << res->body;
 }
 
 TEST_F(PreviewTest, UnknownSandboxIs404JsonOrHtml) {
   ASSERT_NE(edge_port(), 0);
-  std::string host = host_for("01ARZ3NDEKTSV4RRFFQ69G5FAV", 3000);
+  std::string host = preview_host("01ARZ3NDEKTSV4RRFFQ69G5FAV", 3000);
   auto json_answer = preview_get(host);
   ASSERT_TRUE(json_answer);
   EXPECT_EQ(json_answer->status, 404);
@@ -92,7 +81,7 @@ TEST_F(PreviewTest, UnknownSandboxIs404JsonOrHtml) {
 TEST_F(PreviewTest, StoppedSandboxIsWokenOnceForConcurrentRequests) {
   std::string id = create_v1("u1", "preview-wake");
   ASSERT_FALSE(id.empty());
-  std::string host = host_for(id, 3000);
+  std::string host = preview_host(id, 3000);
   ASSERT_TRUE(wait_until([&] {
     auto r = preview_get(host);
     return r && r->status == 200;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -181,7 +183,20 @@ std::string Answer::error_code() const {
   return str_of(json, "code");
 }
 
+std::string preview_host(std::string id, int port) {
+  std::transform(id.begin(), id.end(), id.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return "s-" + id + "-" + std::to_string(port) + ".preview.localhost";
+}
+
 // ---------------------------------------------------------------------------- sandboxd
+
+std::uint16_t Sandboxd::edge_port() {
+  std::smatch m;
+  std::string text = log();
+  if (!std::regex_search(text, m, std::regex("edge listening [^\\n]*port=([0-9]+)"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(m[1]));
+}
 
 Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
     : network_(std::move(network)), config_(std::move(config)) {

@@ -64,6 +64,9 @@ std::optional<json::object> engine_inspect(const std::string& container);
 // the network. Errors are ignored (best effort, for cleanup).
 void engine_purge(const std::string& network, const std::vector<std::string>& instances);
 
+// `s-<id>-<port>.preview.localhost` in lower case: the preview host of a sandbox port.
+std::string preview_host(std::string id, int port);
+
 // Percent-encodes a query value.
 std::string url_encode(const std::string& s);
 
@@ -118,6 +121,8 @@ class Sandboxd {
   bool running() const { return process_ != nullptr; }
 
   std::uint16_t port() const { return port_; }
+  // The preview edge's bound port, read from the log ("edge listening ... port=N"); 0 if none.
+  std::uint16_t edge_port();
   const std::string& instance() const { return instance_; }
   const std::string& network() const { return network_; }
   const std::string& data_dir() const { return data_dir_; }
