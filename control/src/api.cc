@@ -387,19 +387,7 @@ boost::asio::awaitable<Response> Api::legacy_exec(Request& r) {
   auto row = legacy_row(r);
   if (!row) co_return error_answer(r, row.error());
   if (exec->stream) co_return exec_stream_response(r, *id, std::move(*exec), false);
-  Captured cap;
-  cap.max = config_.exec.max_output;
-  std::string exec_id = new_ulid().str();
-  docker::OutputFn capture = [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); };
-  Actor actor = actor_of(r);
-  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor, r.client_gone);
-  if (!out) co_return error_answer(r, out.error());
-  json::object o{{"stdout", sanitize_utf8(cap.out)},
-                 {"stderr", sanitize_utf8(cap.err)},
-                 {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
-                 {"timed_out", out->timed_out},
-                 {"truncated", cap.truncated}};
-  co_return json_answer(200, o);
+  co_return co_await exec_buffered(r, *id, *exec, false);
 }
 
 boost::asio::awaitable<Response> Api::legacy_keepalive(Request& r) {
@@ -604,20 +592,29 @@ boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
   if (exec->stream || (accept && accept->find("application/x-ndjson") != std::string_view::npos)) {
     co_return exec_stream_response(r, *id, std::move(*exec), true);
   }
+  co_return co_await exec_buffered(r, *id, *exec, true);
+}
+
+// A non-streaming exec (SPEC §2.5.5, §2.6.8): each stream kept up to exec.max_output, bytes
+// that are not UTF-8 replaced; v1 adds the exec id and the duration.
+boost::asio::awaitable<Response> Api::exec_buffered(Request& r, std::string id, ExecRequest exec,
+                                                    bool v1) {
   Captured cap;
   cap.max = config_.exec.max_output;
   std::string exec_id = new_ulid().str();
   docker::OutputFn capture = [&cap](docker::ExecStream s, std::string_view b) { cap.add(s, b); };
   Actor actor = actor_of(r);
-  auto out = co_await service_.exec(*id, *exec, exec_id, capture, actor, r.client_gone);
+  auto out = co_await service_.exec(id, exec, exec_id, capture, actor, r.client_gone);
   if (!out) co_return error_answer(r, out.error());
-  json::object o{{"exec_id", out->exec_id},
-                 {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
-                 {"stdout", sanitize_utf8(cap.out)},
+  json::object o{{"stdout", sanitize_utf8(cap.out)},
                  {"stderr", sanitize_utf8(cap.err)},
+                 {"exit_code", out->exit_code ? json::value(*out->exit_code) : json::value(nullptr)},
                  {"timed_out", out->timed_out},
-                 {"truncated", cap.truncated},
-                 {"duration_ms", out->duration_ms}};
+                 {"truncated", cap.truncated}};
+  if (v1) {
+    o["exec_id"] = out->exec_id;
+    o["duration_ms"] = out->duration_ms;
+  }
   co_return json_answer(200, o);
 }
 

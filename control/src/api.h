@@ -88,6 +88,8 @@ class Api final : public HttpHandler {
   boost::asio::awaitable<Response> v1_stop(Request& r);
   boost::asio::awaitable<Response> v1_exec(Request& r);
 
+  boost::asio::awaitable<Response> exec_buffered(Request& r, std::string id, ExecRequest exec,
+                                                 bool v1);
   Response exec_stream_response(Request& r, const std::string& id, ExecRequest exec, bool v1);
 
   SandboxService& service_;
