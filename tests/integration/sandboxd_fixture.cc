@@ -192,10 +192,18 @@ std::string preview_host(std::string id, int port) {
 // ---------------------------------------------------------------------------- sandboxd
 
 std::uint16_t Sandboxd::edge_port() {
-  std::smatch m;
-  std::string text = log();
-  if (!std::regex_search(text, m, std::regex("edge listening [^\\n]*port=([0-9]+)"))) return 0;
-  return static_cast<std::uint16_t>(std::stoi(m[1]));
+  // Logged right after the control listener; read within a deadline, then remembered. The
+  // log spans every run on this data directory: the last line is the current run's.
+  if (edge_port_ != 0) return edge_port_;
+  std::regex line("edge listening [^\\n]*port=([0-9]+)");
+  wait_until([&] {
+    std::string text = log();
+    for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it) {
+      edge_port_ = static_cast<std::uint16_t>(std::stoi((*it)[1]));
+    }
+    return edge_port_ != 0;
+  }, 10s);
+  return edge_port_;
 }
 
 Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
@@ -250,6 +258,7 @@ std::optional<std::string> line_with(const std::string& text, std::size_t offset
   // The output goes to a file, not a pipe: a pipe nobody reads while a test waits on
   // something else would fill up and block sandboxd's logging. `exec` keeps the PID.
   std::size_t offset = read_whole(log_path_).size();
+  edge_port_ = 0;
   process_ = std::make_unique<Process>(
       std::vector<std::string>{"/bin/sh", "-c", "exec \"$0\" serve -c \"$1\" >>\"$2\" 2>&1",
                                bin && *bin ? bin : SANDBOXD_BIN, config_path_, log_path_},

@@ -153,6 +153,7 @@ class Sandboxd {
   std::unique_ptr<Process> process_;
   std::string log_path_;  // sandboxd's stdout and stderr, over all its runs
   std::uint16_t port_ = 0;
+  std::uint16_t edge_port_ = 0;
   std::string instance_;
   std::string token_;
 };
