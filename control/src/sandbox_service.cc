@@ -891,16 +891,8 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
   };
   ++(*execs_)[id];
   InFlight in_flight{execs_, id};
-  auto row = load(id);
-  if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
-  if (row->status == "destroyed" || row->status == "error") {
-    co_return ApiError::conflict("sandbox " + id + " is " + row->status);
-  }
-  if (row->status != "running") {
-    auto woke = co_await start(id, actor);
-    if (!woke) co_return woke.error();
-    row = std::move(*woke);
-  }
+  auto row = co_await runnable_row(id, actor);
+  if (!row) co_return row.error();
   if (!row->container_id) co_return ApiError::conflict("sandbox " + id + " has no container");
   auto started = clock_.mono();
   docker::ExecOptions options;
@@ -949,19 +941,24 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
   co_return out;
 }
 
-asio::awaitable<ApiResult<std::string>> SandboxService::exec_detached(const std::string& id,
-                                                                      const ExecRequest& req,
-                                                                      Actor actor) {
+// The row of a sandbox a command can run in (SPEC §2.9): destroyed and error refuse, any
+// other live state is woken first.
+asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::runnable_row(const std::string& id,
+                                                                          const Actor& actor) {
   auto row = load(id);
   if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
   if (row->status == "destroyed" || row->status == "error") {
     co_return ApiError::conflict("sandbox " + id + " is " + row->status);
   }
-  if (row->status != "running") {
-    auto woke = co_await start(id, actor);
-    if (!woke) co_return woke.error();
-    row = std::move(*woke);
-  }
+  if (row->status == "running") co_return std::move(*row);
+  co_return co_await start(id, actor);
+}
+
+asio::awaitable<ApiResult<std::string>> SandboxService::exec_detached(const std::string& id,
+                                                                      const ExecRequest& req,
+                                                                      Actor actor) {
+  auto row = co_await runnable_row(id, actor);
+  if (!row) co_return row.error();
   std::string exec_id = new_ulid().str();
   docker::ExecSpec spec = exec_spec(req, config_, exec_id);
   auto docker_exec = co_await docker_.exec_detached(*row->container_id, spec);

@@ -126,6 +126,8 @@ class SandboxService {
   };
 
   std::optional<store::SandboxRow> load(const std::string& id) const;
+  asio::awaitable<ApiResult<store::SandboxRow>> runnable_row(const std::string& id,
+                                                             const Actor& actor);
   // A store write that changes sandbox rows; runs on_change_ once it committed.
   asio::awaitable<Status> write_state(store::WriteJob job);
   asio::awaitable<Status> save(const store::SandboxRow& row, const store::AuditRow* audit = nullptr);
