@@ -20,6 +20,23 @@ asio::awaitable<Status> store_write(store::Store& store, store::WriteJob job) {
       asio::use_awaitable, std::move(job));
 }
 
+asio::awaitable<bool> wait_for_callback(std::function<void(std::function<void()>)> start,
+                                        std::chrono::milliseconds limit) {
+  auto ex = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(ex, limit);
+  auto called = std::make_shared<bool>(false);
+  std::function<void()> done = [ex, timer, called] {
+    asio::post(ex, [timer, called] {
+      *called = true;
+      timer->cancel();
+    });
+  };
+  start(std::move(done));
+  // `done` resumes us through a post, which runs only once this wait has begun.
+  co_await timer->async_wait(nothrow);
+  co_return *called;
+}
+
 asio::awaitable<void> OneShot::wait() {
   if (fired_) co_return;
   co_await timer_.async_wait(nothrow);

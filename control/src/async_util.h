@@ -12,7 +12,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +28,11 @@ inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // Queues `job` on the store's writer and resumes the caller on its own executor with the
 // outcome. A full queue answers Errc::unavailable at once instead of blocking the thread.
 asio::awaitable<Status> store_write(store::Store& store, store::WriteJob job);
+
+// Calls `start(done)` and resumes on the caller's executor once `done` has been called,
+// from any thread, or once `limit` has passed. True when `done` came first.
+asio::awaitable<bool> wait_for_callback(std::function<void(std::function<void()>)> start,
+                                        std::chrono::milliseconds limit);
 
 // A signal that fires once; every waiter (before or after) sees it.
 class OneShot {

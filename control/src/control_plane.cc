@@ -38,6 +38,8 @@ constexpr std::chrono::milliseconds kBackoffMax{10000};
 constexpr std::chrono::seconds kPingEvery{2};
 constexpr std::chrono::seconds kPingFresh{5};
 constexpr std::chrono::minutes kReconcileEvery{5};
+constexpr std::chrono::milliseconds kHandOverWait{100};   // SPEC §4.4 step 4
+constexpr std::chrono::milliseconds kEndTunnelsWait{2000};  // §3.9: 1 s per close, and slack
 
 // Access-log lines go to stderr for now (log.access_log comes with its writer).
 void access_log_line(std::string_view line) {
@@ -93,6 +95,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
         waker(ioc.get_executor(), service, cfg.wake.timeout, &metrics),
         on_fatal(std::move(fatal)) {
     service.set_on_change([this] { publish_routes(); });
+    service.set_before_container_stop([this](const std::string& id) { return end_tunnels(id); });
     api.set_metrics(metrics, *this);
   }
 
@@ -136,7 +139,43 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
       kLog.error("cannot read sandboxes for the route table", {{"error", rows.error().message()}});
       return;
     }
-    routes.publish(build_routes(*rows));
+    routes.publish(build_routes(*rows, handing_over));
+  }
+
+  // SPEC §4.4 steps 3-4, under the id's lock, for a sandbox found idle: its route says
+  // `stopping` from now on, so new requests are held; once every edge worker has passed the
+  // previous table, a request that got in before the swap (in flight, not held) keeps the
+  // sandbox running and the route goes back. True when the stop may go on; the route stays
+  // `stopping` until the store says so too (the caller calls `handed_over`).
+  asio::awaitable<bool> hand_over(const std::string& id) {
+    auto parsed = Ulid::parse(id);
+    if (!edge || !parsed) co_return true;
+    handing_over.insert(id);
+    publish_routes();
+    std::function<void(std::function<void()>)> pass = [this](std::function<void()> done) {
+      edge->barrier(std::move(done));
+    };
+    co_await wait_for_callback(std::move(pass), kHandOverWait);
+    std::optional<edge::SandboxActivity> seen = activity.get(*parsed);
+    if (seen && seen->proxied() > 0) {
+      handed_over(id);
+      co_return false;
+    }
+    co_return true;
+  }
+
+  void handed_over(const std::string& id) {
+    if (handing_over.erase(id) > 0) publish_routes();
+  }
+
+  // SPEC §3.9: before a running container stops, the edge ends its tunnels.
+  asio::awaitable<void> end_tunnels(const std::string& id) {
+    auto parsed = Ulid::parse(id);
+    if (!edge || !parsed) co_return;
+    std::function<void(std::function<void()>)> end = [this, parsed](std::function<void()> done) {
+      edge->end_tunnels(*parsed, std::move(done));
+    };
+    co_await wait_for_callback(std::move(end), kEndTunnelsWait);
   }
 
   std::vector<ReadyCheck> readiness() override {
@@ -294,7 +333,13 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
         idle_for_ms = now - last_activity_ms(row, edge_entry);
         return is_idle(row, edge_entry, service.execs_in_flight().contains(row.id), now, config.idle);
       };
-      auto outcome = co_await service.stop_if_idle(id, still_idle);
+      SandboxService::IdleCheck check = [this, &still_idle](const store::SandboxRow& row)
+          -> asio::awaitable<bool> {
+        if (!still_idle(row)) co_return false;
+        co_return co_await hand_over(row.id);
+      };
+      auto outcome = co_await service.stop_if_idle(id, check);
+      handed_over(id);
       if (!outcome) continue;
       if (!*outcome) {
         kLog.warn("idle reaper could not stop sandbox; retrying at the next tick",
@@ -369,7 +414,8 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   ActivityFlush activity_flush;  // control thread only (and after it ended, at shutdown)
   ServiceWaker waker;
   std::function<void(const Error&)> on_fatal;
-  const edge::EdgeServer* edge = nullptr;  // set once the edge listens; outlives the scrapes
+  edge::EdgeServer* edge = nullptr;  // set once the edge listens; outlives the control thread
+  std::set<std::string> handing_over;  // see hand_over
   asio::any_io_executor service_executor;
   std::optional<std::chrono::steady_clock::time_point> docker_ok_at;
   std::string docker_detail = "not connected yet";

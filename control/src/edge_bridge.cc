@@ -39,7 +39,8 @@ WakeResult wake_result(edge::WakeOutcome::Kind kind) {
 
 }  // namespace
 
-std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows) {
+std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows,
+                                                     const std::set<std::string>& handing_over) {
   std::vector<edge::Route> routes;
   routes.reserve(rows.size());
   for (const auto& row : rows) {
@@ -49,7 +50,10 @@ std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::Sa
     edge::Route r;
     r.id = *id;
     r.state = *state;
-    if (row.container_ip && *state == edge::RouteState::running) {
+    if (r.state == edge::RouteState::running && handing_over.contains(row.id)) {
+      r.state = edge::RouteState::stopping;
+    }
+    if (row.container_ip && r.state == edge::RouteState::running) {
       if (auto ip = edge::IpAddress::parse(*row.container_ip)) r.address = *ip;
     }
     for (int p : row.ports) r.ports.push_back(static_cast<std::uint16_t>(p));

@@ -15,12 +15,17 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace sandboxd::control {
 
 // One route per sandbox that has one: destroyed and purged rows have none (404).
-std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows);
+// `handing_over` are running sandboxes that an idle stop is taking over: their routes say
+// `stopping` before the store does (SPEC §4.4 step 3), so new requests are held.
+std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows,
+                                                     const std::set<std::string>& handing_over = {});
 
 edge::EdgeOptions edge_options(const config::Config& config);
 

@@ -701,6 +701,7 @@ asio::awaitable<void> SandboxService::finish_stop_detached(IdLocks::Guard guard,
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop_locked(
     store::SandboxRow row, std::chrono::seconds grace, std::string reason) {
   if (row.container_id) {
+    if (before_stop_) co_await before_stop_(row.id);
     auto stopped = co_await docker_.container_stop(*row.container_id, grace);
     if (!stopped) {
       if (stopped.error().code == Errc::not_found) {
@@ -723,10 +724,12 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop_locked(
 }
 
 asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> SandboxService::stop_if_idle(
-    const std::string& id, std::function<bool(const store::SandboxRow&)> still_idle) {
+    const std::string& id, IdleCheck still_idle) {
   IdLocks::Guard guard = co_await locks_.lock(id);
   auto row = load(id);
-  if (!row || !still_idle(*row)) co_return std::nullopt;
+  if (!row) co_return std::nullopt;
+  const bool idle = co_await still_idle(*row);
+  if (!idle) co_return std::nullopt;
   auto grace = std::chrono::ceil<std::chrono::seconds>(config_.idle.stop_timeout);
   std::string reason = "idle";
   row->status = "stopping";

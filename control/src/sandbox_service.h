@@ -78,11 +78,13 @@ class SandboxService {
   asio::awaitable<ApiResult<store::SandboxRow>> stop(const std::string& id, StopRequest request,
                                                      std::string reason, Actor actor,
                                                      bool wait = true);
-  // The idle reaper's stop (SPEC §4.4 steps 2, 5-7): under the id's lock, reload the row and
+  // The idle reaper's stop (SPEC §4.4 steps 2-7): under the id's lock, reload the row and
   // stop it like `stop` (reason `idle`, grace idle.stop_timeout) only if `still_idle` holds
-  // for the fresh row. nullopt when it no longer does (or the sandbox is gone).
-  asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> stop_if_idle(
-      const std::string& id, std::function<bool(const store::SandboxRow&)> still_idle);
+  // for the fresh row (it may hand the route over to `stopping` first). nullopt when it no
+  // longer does (or the sandbox is gone).
+  using IdleCheck = std::function<asio::awaitable<bool>(const store::SandboxRow&)>;
+  asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> stop_if_idle(const std::string& id,
+                                                                            IdleCheck still_idle);
   // Ids with an attached exec in flight: a control-side busy signal (SPEC §4.1).
   std::set<std::string> execs_in_flight() const;
   asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
@@ -118,6 +120,9 @@ class SandboxService {
   // Called on the control thread after every committed change of a sandbox row (the
   // route table is derived from the rows, SPEC §5.2).
   void set_on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
+  // Runs before a running sandbox's container is stopped (the edge ends its tunnels, §3.9).
+  using BeforeStop = std::function<asio::awaitable<void>(const std::string& id)>;
+  void set_before_container_stop(BeforeStop fn) { before_stop_ = std::move(fn); }
 
  private:
   struct Failure {
@@ -174,6 +179,7 @@ class SandboxService {
   std::vector<config::Cidr> subnets_;
   std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
   std::function<void()> on_change_;
+  BeforeStop before_stop_;
   std::map<std::string, std::string> skeletons_;  // image id → tar of /opt/sandbox-skel
   std::set<std::string> probes_in_use_;
   // id → attached execs running; held weakly by exec frames that may outlive the service.

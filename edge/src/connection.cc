@@ -10,7 +10,9 @@
 #include "edge/forward_head.h"
 #include "edge/preview_host.h"
 #include "edge/request_head.h"
+#include "edge/websocket_frames.h"
 #include "edge_answer.h"
+#include "http_syntax.h"
 #include "response_head.h"
 #include "worker.h"
 
@@ -31,6 +33,9 @@ constexpr std::chrono::seconds kDrainTime{1};
 constexpr std::chrono::seconds kExpectWait{1};  // send the body anyway, as curl does
 constexpr std::size_t kMaxSpans = 32;           // chunks relayed per gathered write
 constexpr int kMaxInterim = 16;                 // 1xx responses before the final one
+constexpr std::chrono::seconds kCloseWait{1};   // §3.9: the WebSocket close handshake
+constexpr std::string_view kSandboxStopping = "sandbox stopping";
+constexpr std::string_view kIdleTimeout = "idle timeout";
 
 asio::ip::address to_asio(const IpAddress& ip) {
   const auto& b = ip.bytes();
@@ -142,6 +147,9 @@ class Connection {
     handle_.idle = &idle_;
     handle_.held = &held_;
     handle_.abort = [this] { abort(); };
+    handle_.end_tunnel = [this](const Ulid& id, std::shared_ptr<void> token) {
+      end_tunnel(id, std::move(token));
+    };
     reg_ = w_.connections.insert(w_.connections.end(), &handle_);
   }
 
@@ -1051,7 +1059,10 @@ class Connection {
   }
 
   // §3.9: the 101 goes out, then bytes flow both ways until both sides are done, one
-  // side fails, or nothing moved for websocket_idle.
+  // side fails, or nothing moved for websocket_idle. A WebSocket tunnel that the edge ends
+  // itself (its sandbox stops, or it sat idle) sends the client a close frame 1001 at the
+  // next frame boundary; `downward` writes it, `upward` then waits for the client's own
+  // close frame, for at most kCloseWait.
   asio::awaitable<void> tunnel(UpstreamConn& up) {
     x_.rec.route = "tunnel";
     ClientResponseContext ctx;
@@ -1059,11 +1070,26 @@ class Connection {
     ctx.wake = x_.rec.wake;
     build_client_response_head(resp_.head(), ctx, out_);
     x_.rec.status = 101;
+    websocket_ = iequals(parser_.head().upgrade_protocol, "websocket");
+    to_client_ = FrameCursor{};
+    from_client_ = FrameCursor{};
+    // From here on the sandbox's stop can end the tunnel (end_tunnel).
+    tunnel_dead_ = false;
+    tunnel_end_ = {};
+    tunnel_up_ = &up.socket;
+    struct Detach {
+      Connection& c;
+      ~Detach() {
+        c.tunnel_up_ = nullptr;
+        c.end_token_.reset();
+      }
+    } detach{*this};
     {
       const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
                                                    asio::buffer(up.pending())};
       const std::size_t n = up.pending().size();
       if (!co_await write_client(bufs)) co_return;
+      to_client_.advance(up.pending());
       up.consume(n);
       note_bytes(0, n);
     }
@@ -1071,49 +1097,150 @@ class Connection {
       const auto early = asio::buffer(in_.view());
       const std::size_t n = in_.size();
       if (!co_await write_upstream(up, early)) co_return;
+      from_client_.advance(in_.view());
       in_.clear();
       note_bytes(n, 0);
     }
     CountGuard tunnels(x_.entry->open_tunnels);
-    tunnel_dead_ = false;
-    auto upward = pump(client_, up.socket, true, up);
-    auto downward = pump(up.socket, client_, false, up);
+    auto upward = pump_upward(up);
+    auto downward = pump_downward(up);
     co_await (std::move(upward) && std::move(downward));
     clear_deadline();
   }
 
-  asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, bool upward, UpstreamConn& up) {
+  // Called by the worker when the tunnel's sandbox stops: `token` is held until the close
+  // frame went out (or the tunnel is gone).
+  void end_tunnel(const Ulid& id, std::shared_ptr<void> token) {
+    if (tunnel_up_ == nullptr || !x_.sandbox || *x_.sandbox != id || !tunnel_end_.empty()) return;
+    tunnel_end_ = kSandboxStopping;
+    error_code ignored;
+    if (!websocket_) {
+      tunnel_dead_ = true;
+      client_.cancel(ignored);
+      tunnel_up_->cancel(ignored);
+      return;
+    }
+    end_token_ = std::move(token);
+    tunnel_up_->cancel(ignored);  // wakes `downward`, which writes the close frame
+  }
+
+  // A read of the tunnel failed with the tunnel's end or an idle deadline behind it: a
+  // WebSocket then goes on to its close handshake instead of just closing.
+  bool closing_websocket(const error_code& ec) {
+    if (!websocket_ || tunnel_dead_ || ec != asio::error::operation_aborted) return false;
+    if (tunnel_end_.empty()) {
+      if (!expired_) return false;
+      tunnel_end_ = kIdleTimeout;
+    }
+    return true;
+  }
+
+  void kill_tunnel(tcp::socket& a, tcp::socket& b) {
+    tunnel_dead_ = true;
+    error_code ignored;
+    a.cancel(ignored);
+    b.cancel(ignored);
+  }
+
+  // Client → upstream.
+  asio::awaitable<void> pump_upward(UpstreamConn& up) {
     for (;;) {
       if (tunnel_dead_) co_return;
-      set_deadline(opt_.websocket_idle);
-      asio::mutable_buffer room = upward ? in_.room(kMaxBuffer) : up.room();
-      auto [ec, n] = co_await from.async_read_some(room, nothrow);
+      const bool ending = !tunnel_end_.empty();
+      if (!ending) set_deadline(opt_.websocket_idle);
+      const asio::mutable_buffer room = in_.room(kMaxBuffer);
+      auto [ec, n] = co_await client_.async_read_some(room, nothrow);
       error_code ignored;
       if (ec) {
+        // The client left, or kCloseWait passed since the close frame: the connection ends.
+        if (!tunnel_end_.empty() && (ending || expired_)) co_return;
+        if (closing_websocket(ec)) continue;
         if (ec == asio::error::eof && !tunnel_dead_) {
-          to.shutdown(tcp::socket::shutdown_send, ignored);
+          up.socket.shutdown(tcp::socket::shutdown_send, ignored);
         } else {
-          tunnel_dead_ = true;
-          to.cancel(ignored);
-          from.cancel(ignored);
+          kill_tunnel(up.socket, client_);
         }
         co_return;
       }
-      const auto data = asio::buffer(room.data(), n);
-      auto [wec, written] = co_await asio::async_write(to, data, nothrow);
-      if (upward) {
-        in_.clear();
-      } else {
-        up.begin = up.end = 0;
+      const std::string_view data(static_cast<const char*>(room.data()), n);
+      from_client_.advance(data);
+      in_.clear();
+      note_bytes(n, 0);
+      if (!tunnel_end_.empty()) {
+        // The edge is closing: these bytes go nowhere, and the client's close frame ends it.
+        if (from_client_.saw_close()) co_return;
+        continue;
       }
+      auto [wec, written] = co_await asio::async_write(up.socket, asio::buffer(data), nothrow);
       if (wec) {
-        tunnel_dead_ = true;
-        to.cancel(ignored);
-        from.cancel(ignored);
+        if (closing_websocket(wec)) continue;
+        kill_tunnel(up.socket, client_);
         co_return;
       }
-      note_bytes(upward ? n : 0, upward ? 0 : n);
     }
+  }
+
+  // Upstream → client.
+  asio::awaitable<void> pump_downward(UpstreamConn& up) {
+    for (;;) {
+      if (tunnel_dead_) co_return;
+      if (!tunnel_end_.empty()) {
+        co_await close_websocket(up);
+        co_return;
+      }
+      set_deadline(opt_.websocket_idle);
+      const asio::mutable_buffer room = up.room();
+      auto [ec, n] = co_await up.socket.async_read_some(room, nothrow);
+      error_code ignored;
+      if (ec) {
+        if (closing_websocket(ec)) continue;
+        if (ec == asio::error::eof && !tunnel_dead_) {
+          client_.shutdown(tcp::socket::shutdown_send, ignored);
+        } else {
+          kill_tunnel(client_, up.socket);
+        }
+        co_return;
+      }
+      const std::string_view data(static_cast<const char*>(room.data()), n);
+      auto [wec, written] = co_await asio::async_write(client_, asio::buffer(data), nothrow);
+      up.begin = up.end = 0;
+      if (wec) {
+        kill_tunnel(client_, up.socket);
+        co_return;
+      }
+      to_client_.advance(data);
+      note_bytes(0, n);
+    }
+  }
+
+  // The edge's side of a WebSocket close (§3.9): the frame under way is finished, then the
+  // close frame goes out and the upstream is closed. Bounded by kCloseWait in all.
+  asio::awaitable<void> close_websocket(UpstreamConn& up) {
+    expired_ = false;
+    deadline_ = steady::time_point::max();
+    set_deadline(kCloseWait);
+    error_code ignored;
+    bool boundary = to_client_.at_boundary();
+    while (!boundary && !to_client_.lost()) {
+      const asio::mutable_buffer room = up.room();
+      auto [ec, n] = co_await up.socket.async_read_some(room, nothrow);
+      if (ec) break;
+      const std::string_view data(static_cast<const char*>(room.data()), n);
+      const std::size_t part = to_client_.advance(data, true);
+      auto [wec, written] = co_await asio::async_write(client_, asio::buffer(data.substr(0, part)), nothrow);
+      up.begin = up.end = 0;
+      if (wec) break;
+      note_bytes(0, part);
+      boundary = to_client_.at_boundary();
+    }
+    up.socket.close(ignored);
+    if (boundary) {
+      close_frame_ = close_frame(1001, tunnel_end_);
+      auto [wec, written] = co_await asio::async_write(client_, asio::buffer(close_frame_), nothrow);
+      if (wec) boundary = false;
+    }
+    end_token_.reset();
+    if (!boundary) client_.cancel(ignored);  // nothing more can be said: `upward` ends now
   }
 
   void log_access() {
@@ -1177,6 +1304,13 @@ class Connection {
   bool finished_ = false;
   tcp::socket* up_sock_ = nullptr;
   bool tunnel_dead_ = false;
+  tcp::socket* tunnel_up_ = nullptr;  // while a tunnel runs
+  bool websocket_ = false;
+  std::string_view tunnel_end_;  // why the edge ends the tunnel (static text), "" if it does not
+  FrameCursor to_client_;
+  FrameCursor from_client_;
+  std::string close_frame_;
+  std::shared_ptr<void> end_token_;
 
   bool idle_ = false;
   bool held_ = false;

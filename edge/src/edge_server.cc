@@ -89,6 +89,23 @@ EdgeStats EdgeServer::stats() const {
   return out;
 }
 
+namespace {
+// Shared by every worker a call reaches; `done` runs when the last one lets go.
+std::shared_ptr<void> completion_token(std::function<void()> done) {
+  return std::shared_ptr<void>(nullptr, [done = std::move(done)](void*) { done(); });
+}
+}  // namespace
+
+void EdgeServer::barrier(std::function<void()> done) {
+  auto token = completion_token(std::move(done));
+  for (auto& w : impl_->workers) w->barrier(token);
+}
+
+void EdgeServer::end_tunnels(const Ulid& id, std::function<void()> done) {
+  auto token = completion_token(std::move(done));
+  for (auto& w : impl_->workers) w->end_tunnels(id, token);
+}
+
 void EdgeServer::stop(std::chrono::milliseconds grace) {
   if (impl_->stopped) return;
   impl_->stopped = true;

@@ -136,6 +136,16 @@ void Worker::force_close() {
   });
 }
 
+void Worker::barrier(std::shared_ptr<void> token) {
+  mailbox->post([token = std::move(token)] {});
+}
+
+void Worker::end_tunnels(const Ulid& id, std::shared_ptr<void> token) {
+  mailbox->post([this, id, token = std::move(token)] {
+    for (ConnectionHandle* c : connections) c->end_tunnel(id, token);
+  });
+}
+
 void Worker::join() {
   if (!thread_.joinable()) return;
   work_.reset();

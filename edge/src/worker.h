@@ -29,6 +29,8 @@ struct ConnectionHandle {
   bool* idle = nullptr;  // waiting for the next request, no byte of it received
   bool* held = nullptr;  // a request of this connection is held by the wake gate
   std::function<void()> abort;  // cancels every socket of the connection
+  // Ends the connection's tunnel if it belongs to the sandbox; holds the token meanwhile.
+  std::function<void(const Ulid&, std::shared_ptr<void>)> end_tunnel;
 };
 
 class Worker {
@@ -46,6 +48,10 @@ class Worker {
   void begin_drain();
   // From any thread. Answer held requests (shutting_down) and close every connection.
   void force_close();
+  // From any thread. The worker keeps `token` until it has run everything queued before.
+  void barrier(std::shared_ptr<void> token);
+  // From any thread. Ends the sandbox's tunnels (SPEC §3.9); each holds `token` until done.
+  void end_tunnels(const Ulid& id, std::shared_ptr<void> token);
   // From any thread: stop the loop and join the thread.
   void join();
 

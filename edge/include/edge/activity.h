@@ -22,15 +22,20 @@ struct SandboxActivity {
   Ulid id;
   std::int64_t open_connections = 0;  // client connections whose latest request went here
   std::int64_t open_tunnels = 0;      // WebSocket and other Upgrade tunnels
-  std::int64_t in_flight = 0;         // requests being proxied (head read → response end)
+  std::int64_t in_flight = 0;         // requests from head read to response end (tunnels and
+                                      // held requests included)
   std::int64_t held = 0;              // requests held by the wake gate
   std::uint64_t bytes_in = 0;         // body and tunnel bytes from clients
   std::uint64_t bytes_out = 0;        // body and tunnel bytes to clients
   std::int64_t last_activity_ms = 0;  // unix ms of the latest request or byte; 0 = none yet
 
-  // §4.1's edge signals, tunnels included or not (idle.websockets_count_as_activity).
+  // Requests being proxied now: neither held nor tunnels.
+  std::int64_t proxied() const { return in_flight - held - open_tunnels; }
+
+  // §4.1's edge signals, tunnels included or not (idle.websockets_count_as_activity). A
+  // tunnel's connection and request count as the tunnel only.
   bool busy(bool tunnels_count) const {
-    return open_connections > 0 || in_flight > 0 || held > 0 ||
+    return open_connections - open_tunnels > 0 || proxied() > 0 || held > 0 ||
            (tunnels_count && open_tunnels > 0);
   }
 };

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace sandboxd::edge {
@@ -47,6 +48,15 @@ class EdgeServer {
 
   std::uint16_t port() const;
   EdgeStats stats() const;
+  // From any thread. `done` runs once every worker has finished what it was doing when this
+  // was called, so no request still acts on a route table published before the call (SPEC
+  // §4.4 step 4). It runs on a worker thread, or at once when no worker runs.
+  void barrier(std::function<void()> done);
+  // From any thread. Ends every tunnel of the sandbox before it stops (SPEC §3.9): a
+  // WebSocket client gets close code 1001 "sandbox stopping" at the next frame boundary and
+  // the upstream side is closed; other tunnels just close. `done` runs (on a worker thread)
+  // once every such tunnel has had its close frame written or is gone, within about 1 s.
+  void end_tunnels(const Ulid& id, std::function<void()> done);
   // Blocks until every worker has finished; later calls do nothing.
   void stop(std::chrono::milliseconds grace);
 

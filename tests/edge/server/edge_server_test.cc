@@ -14,6 +14,7 @@
 
 #include <deque>
 #include <functional>
+#include <future>
 
 namespace sandboxd::edge {
 namespace {
@@ -857,6 +858,73 @@ TEST_F(EdgeServerTest, IdleTunnelIsClosed) {
   ASSERT_TRUE(eventually([&] { return log_lines().size() == 1; }));
   EXPECT_TRUE(contains(log_lines()[0], "\"route\":\"tunnel\"")) << log_lines()[0];
   EXPECT_TRUE(contains(log_lines()[0], "\"status\":101")) << log_lines()[0];
+}
+
+// Waits for a callback that may run on an edge worker thread.
+bool called_within(const std::function<void(std::function<void()>)>& call,
+                   std::chrono::milliseconds limit) {
+  auto promise = std::make_shared<std::promise<void>>();
+  auto future = promise->get_future();
+  call([promise] { promise->set_value(); });
+  return future.wait_for(limit) == std::future_status::ready;
+}
+
+TEST_F(EdgeServerTest, SandboxStopSendsWebSocketClose1001AtTheNextFrameBoundary) {
+  publish(RouteState::running);
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send(upgrade("/ws-frames")));
+  ASSERT_TRUE(c.read_until(std::string("\x81\x0a") + "0123"));
+  // The stop's request reaches the worker first; only then may the frame's rest come.
+  server_->end_tunnels(id_, [] {});
+  ASSERT_TRUE(called_within([&](std::function<void()> done) { server_->barrier(std::move(done)); }, 5s));
+  upstream_->release();
+  const std::string close = std::string("\x88\x12\x03\xe9") + "sandbox stopping";
+  ASSERT_TRUE(c.read_until(close, 5s)) << c.received();
+  const std::string& got = c.received();
+  const std::size_t frames = got.find("\x82\x03one");
+  ASSERT_NE(frames, std::string::npos);
+  // The cut frame was finished, the close came right after it, and "three" never came.
+  EXPECT_EQ(got.substr(frames), std::string("\x82\x03one\x81\x0a") + "0123456789" + close);
+  // The client answers with its own (masked) close frame; then TCP closes.
+  ASSERT_TRUE(c.send(std::string("\x88\x82\x01\x02\x03\x04") + "\x02\xeb"));
+  EXPECT_TRUE(c.wait_closed(3s));
+  EXPECT_TRUE(eventually([&] { return activity_.get(id_)->open_tunnels == 0; }));
+}
+
+TEST_F(EdgeServerTest, EndTunnelsAnswersOnceEveryCloseFrameIsOut) {
+  publish(RouteState::running);
+  start();
+  Client a(port());
+  Client b(port());
+  for (Client* c : {&a, &b}) {
+    ASSERT_TRUE(c->send(upgrade("/ws-frames")));
+    ASSERT_TRUE(c->read_until(std::string("\x82\x03one")));
+  }
+  upstream_->release();  // both tunnels reach a boundary
+  for (Client* c : {&a, &b}) ASSERT_TRUE(c->read_until("three"));
+  EXPECT_TRUE(called_within(
+      [&](std::function<void()> done) { server_->end_tunnels(id_, std::move(done)); }, 5s));
+  for (Client* c : {&a, &b}) {
+    EXPECT_TRUE(c->read_until(std::string("\x03\xe9") + "sandbox stopping", 1s));
+    EXPECT_TRUE(c->wait_closed(3s));  // no close frame from the client: at most 1 s more
+  }
+  // Another sandbox's tunnels are not touched, and a call with none answers at once.
+  EXPECT_TRUE(called_within(
+      [&](std::function<void()> done) { server_->end_tunnels(Ulid{}, std::move(done)); }, 5s));
+}
+
+TEST_F(EdgeServerTest, IdleWebSocketGetsClose1001IdleTimeout) {
+  publish(RouteState::running);
+  EdgeOptions o = options();
+  o.websocket_idle = 300ms;
+  start(o);
+  upstream_->release();
+  Client c(port());
+  ASSERT_TRUE(c.send(upgrade("/ws-frames")));
+  ASSERT_TRUE(c.read_until("three"));
+  EXPECT_TRUE(c.read_until(std::string("\x88\x0e\x03\xe9") + "idle timeout", 5s));
+  EXPECT_TRUE(c.wait_closed(5s));
 }
 
 TEST_F(EdgeServerTest, StalledRequestBodyGets408) {

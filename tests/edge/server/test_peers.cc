@@ -266,6 +266,17 @@ void TestUpstream::serve(int fd) {
       }
       ::shutdown(fd, SHUT_RDWR);
       return;
+    } else if (r.path == "/ws-frames" && !r.header("upgrade").empty()) {
+      // Real WebSocket frames: "one" whole, then a 10-byte text frame cut after 4 bytes;
+      // once released, the other 6 bytes and a frame "three". Then it reads until EOF.
+      const std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\n\r\n";
+      if (!send_all(fd, head + "\x82\x03one" + "\x81\x0a" + "0123")) return;
+      wait_released(10s);
+      if (!send_all(fd, std::string("456789") + "\x81\x05three")) return;
+      while (fill_from(fd, buf, Clock::now() + 30s, &stop_)) buf.clear();
+      ::shutdown(fd, SHUT_RDWR);
+      return;
     } else if (r.path == "/echo") {
       std::string text = r.head + "--body--\n" + body.kept;
       answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Upstream: 1\r\n"
