@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the tiny image the Docker tests use as their sandbox image, in about a second.
 #
-#   image/build-test-image.sh [TAG]        (default sandboxd-test:latest)
+#   [TESTAPP=PATH] image/build-test-image.sh [TAG]        (default sandboxd-test:latest)
+#
+# TESTAPP names the static test app built by CMake (<build>/image/testapp/testapp). When it
+# is given, the image holds it as /usr/local/bin/testapp and sandbox-init runs it instead of
+# busybox httpd; the tests, scripts/test.sh and scripts/run.sh pass it.
 #
 # Nothing is pulled: the root file system is assembled here from the host's busybox-static
 # and imported through the Engine API (`POST /images/create?fromSrc=-` with a tar body), on
@@ -10,8 +14,9 @@
 # The image holds: busybox with all its applet links in /bin; /tmp with mode 1777 (Docker
 # copies that mode onto a tmpfs mounted there); user and group `sandbox` 1000:1000 with home
 # /home/sandbox; /opt/sandbox-skel/ (README.md, workspace/.keep) for workspace seeding; and
-# /usr/local/bin/sandbox-init, its CMD, which serves the hostname over busybox httpd on $PORT
-# (default 3000) and exits at once on SIGTERM. Default user 1000:1000, workdir /home/sandbox.
+# /usr/local/bin/sandbox-init, its CMD, which runs the testapp (or, without it, serves the
+# hostname over busybox httpd) on $PORT (default 3000) and exits at once on SIGTERM. Default
+# user 1000:1000, workdir /home/sandbox.
 #
 # Idempotent: the image carries a label with the hash of its inputs; when an image with TAG
 # and the same hash exists, nothing is built. Prints the image id on stdout.
@@ -61,7 +66,15 @@ image_id() {  # prints the id of $tag, or nothing
     sed -n 's/^{"Id":"\([^"]*\)".*/\1/p'
 }
 
-hash=$(cat "$0" "$here/sandbox-init" "$busybox" | sha256sum | cut -c1-16)
+testapp=${TESTAPP:-}
+if [[ -n "$testapp" ]] && { [[ ! -x "$testapp" ]] || ldd "$testapp" >/dev/null 2>&1; }; then
+  say "TESTAPP=$testapp is not a static executable: build the testapp target first"
+  exit 1
+fi
+
+# The testapp's bytes are part of the hash, so a changed app rebuilds the image (and an
+# image without it differs from one with it).
+hash=$(cat "$0" "$here/sandbox-init" "$busybox" ${testapp:+"$testapp"} | sha256sum | cut -c1-16)
 existing=$(api "http://localhost/images/$(urlencode "$tag")/json" 2>/dev/null || true)
 if [[ "$existing" == *"\"sandboxd.test-image.hash\":\"$hash\""* ]]; then
   say "$tag is up to date"
@@ -83,6 +96,9 @@ for applet in $("$root/bin/busybox" --list); do
 done
 ln -s /bin/env "$root/usr/bin/env"
 install -m 0755 "$here/sandbox-init" "$root/usr/local/bin/sandbox-init"
+if [[ -n "$testapp" ]]; then
+  install -m 0755 "$testapp" "$root/usr/local/bin/testapp"
+fi
 
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh

@@ -9,7 +9,12 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev node-llhttp libfmt-dev
   libgtest-dev libgmock-dev googletest
+  chromium
 )
+
+# ACME (acme/ and tests/acme_lab/): ldns builds the RFC 2136 updates with TSIG; BIND9 and
+# pebble are the lab peers the acme tests start themselves; lego is the reference client.
+packages+=(libldns-dev bind9 bind9-utils bind9-dnsutils pebble lego)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target sandboxd
+cmake --build build -j"$(nproc)" --target sandboxd testapp
 
 docker_env=$(scripts/docker-engine.sh start)
 eval "$docker_env"
@@ -21,7 +21,7 @@ image=sandboxd-base:latest
 socket=${DOCKER_HOST#unix://}
 if [[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$socket" \
         "http://localhost/images/$image/json")" != 200 ]]; then
-  image/build-test-image.sh "$image"
+  TESTAPP=build/image/testapp/testapp image/build-test-image.sh "$image"
 fi
 
 exec build/app/sandboxd serve "$@"

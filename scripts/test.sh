@@ -26,7 +26,7 @@ else
   trap 'scripts/docker-engine.sh stop' EXIT
 fi
 export DOCKER_HOST
-image/build-test-image.sh
+TESTAPP=build/image/testapp/testapp image/build-test-image.sh
 
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300

@@ -237,7 +237,11 @@ void Api::count(const Request& req, const Route* route, int status) const {
     index = static_cast<std::size_t>(
         std::find(route_patterns_.begin(), route_patterns_.end(), route->pattern) - route_patterns_.begin());
   }
-  metrics_->api_request(index, req.method, status);
+  double seconds = -1;  // not measured
+  if (req.received != std::chrono::steady_clock::time_point{}) {
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
+  }
+  metrics_->api_request(index, req.method, status, seconds);
 }
 
 std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_t> content_length) {

@@ -81,4 +81,39 @@ void IdLocks::unlock(Table& table, const std::string& id) {
   next->fire();
 }
 
+asio::awaitable<Slots::Guard> Slots::acquire() {
+  if (state_->free > 0 && state_->waiters.empty()) {
+    --state_->free;
+    ++state_->in_use;
+    co_return Guard(state_);
+  }
+  auto turn = std::make_shared<OneShot>(co_await asio::this_coro::executor);
+  state_->waiters.push_back(turn);
+  co_await turn->wait();  // release() hands its slot over by firing our turn
+  co_return Guard(state_);
+}
+
+Slots::Guard& Slots::Guard::operator=(Guard&& o) noexcept {
+  if (this != &o) {
+    release();
+    state_ = std::move(o.state_);
+    o.state_.reset();
+  }
+  return *this;
+}
+
+void Slots::Guard::release() {
+  if (!state_) return;
+  State& s = *state_;
+  state_.reset();
+  if (!s.waiters.empty()) {
+    auto next = s.waiters.front();
+    s.waiters.pop_front();
+    next->fire();  // the slot stays in use, now by `next`
+    return;
+  }
+  --s.in_use;
+  ++s.free;
+}
+
 }  // namespace sandboxd::control

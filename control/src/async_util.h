@@ -83,4 +83,36 @@ class IdLocks {
   std::shared_ptr<Table> table_ = std::make_shared<Table>();
 };
 
+// A fixed number of slots handed out in FIFO order (wake.max_concurrent, SPEC §3.6 step 3).
+// All calls on the control executor's single thread; a Guard gives its slot back.
+class Slots {
+  struct State {
+    std::size_t free = 0;
+    std::size_t in_use = 0;
+    std::deque<std::shared_ptr<OneShot>> waiters;
+  };
+
+ public:
+  class Guard {
+   public:
+    Guard() = default;
+    explicit Guard(std::shared_ptr<State> state) : state_(std::move(state)) {}
+    Guard(Guard&& o) noexcept = default;
+    Guard& operator=(Guard&& o) noexcept;
+    ~Guard() { release(); }
+    void release();
+
+   private:
+    std::shared_ptr<State> state_;
+  };
+
+  explicit Slots(std::size_t count) { state_->free = count; }
+  asio::awaitable<Guard> acquire();
+  std::size_t in_use() const { return state_->in_use; }
+  std::size_t waiting() const { return state_->waiters.size(); }
+
+ private:
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 }  // namespace sandboxd::control

@@ -41,14 +41,6 @@ constexpr std::chrono::minutes kReconcileEvery{5};
 constexpr std::chrono::milliseconds kHandOverWait{100};   // SPEC §4.4 step 4
 constexpr std::chrono::milliseconds kEndTunnelsWait{2000};  // §3.9: 1 s per close, and slack
 
-// Access-log lines go to stderr for now (log.access_log comes with its writer).
-void access_log_line(std::string_view line) {
-  std::string out(line);
-  if (out.empty() || out.back() != '\n') out += '\n';
-  ssize_t ignored = ::write(2, out.data(), out.size());
-  (void)ignored;
-}
-
 bool auth_required(const config::Config& c) {
   switch (c.auth.required) {
     case config::AuthRequired::yes: return true;
@@ -92,7 +84,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
                HttpServerOptions{cfg.control.listen.host, cfg.control.listen.port,
                                  cfg.edge.timeouts.header_read, cfg.edge.timeouts.keepalive_idle},
                api),
-        waker(ioc.get_executor(), service, cfg.wake.timeout, &metrics),
+        waker(ioc.get_executor(), service, cfg.wake.timeout, cfg.wake.max_concurrent, &metrics),
         on_fatal(std::move(fatal)) {
     service.set_on_change([this] { publish_routes(); });
     service.set_before_container_stop([this](const std::string& id) { return end_tunnels(id); });
@@ -116,17 +108,45 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
         w.sample("sandboxd_sandboxes", {{"state", kStates[i]}}, static_cast<double>(counts[i]));
       }
     }
+    const store::WriterStats writer = store.writer_stats();
     w.family("sandboxd_store_queue_depth", "gauge", "Operations waiting for the store writer.");
-    w.sample("sandboxd_store_queue_depth", {}, static_cast<double>(store.queue_depth()));
-    if (edge) {
-      edge::EdgeStats s = edge->stats();
-      w.family("sandboxd_edge_connections_open", "gauge", "Open client connections.");
-      w.sample("sandboxd_edge_connections_open", {{"listener", "http"}}, static_cast<double>(s.open_connections));
-      w.family("sandboxd_edge_connections_total", "counter", "Accepted client connections.");
-      w.sample("sandboxd_edge_connections_total", {{"listener", "http"}}, static_cast<double>(s.accepted));
-      w.family("sandboxd_edge_held_requests", "gauge", "Requests held right now.");
-      w.sample("sandboxd_edge_held_requests", {}, static_cast<double>(s.held));
+    w.sample("sandboxd_store_queue_depth", {}, static_cast<double>(writer.queue_depth));
+    w.family("sandboxd_store_commit_seconds", "histogram", "Store writer transaction time, activity flushes included.");
+    w.histogram("sandboxd_store_commit_seconds", {}, store::kCommitBuckets, writer.commit_counts,
+                writer.commit_seconds);
+    w.family("sandboxd_store_errors_total", "counter", "Failed store writes.");
+    w.sample("sandboxd_store_errors_total", {}, static_cast<double>(writer.write_errors));
+    w.family("sandboxd_wakes_in_progress", "gauge", "Wakes holding a wake.max_concurrent slot.");
+    w.sample("sandboxd_wakes_in_progress", {}, static_cast<double>(waker.in_progress()));
+    w.family("sandboxd_wake_queue_length", "gauge", "Wakes waiting for a slot.");
+    w.sample("sandboxd_wake_queue_length", {}, static_cast<double>(waker.queued()));
+    w.family("sandboxd_admission_refusals_total", "counter", "Admission refusals.");
+    for (std::string_view kind : {"wake", "create"}) {
+      w.sample("sandboxd_admission_refusals_total", {{"kind", kind}, {"reason", "low_memory"}}, 0);
     }
+    if (auto mem = read_host_memory()) {
+      w.family("sandboxd_memory_total_bytes", "gauge", "MemTotal from /proc/meminfo.");
+      w.sample("sandboxd_memory_total_bytes", {}, static_cast<double>(mem->total_bytes));
+      w.family("sandboxd_memory_available_bytes", "gauge", "MemAvailable from /proc/meminfo.");
+      w.sample("sandboxd_memory_available_bytes", {}, static_cast<double>(mem->available_bytes));
+    }
+    w.family("sandboxd_pressure_band", "gauge", "Active memory pressure band (0 = none).");
+    w.sample("sandboxd_pressure_band", {}, 0);
+    const std::size_t execs = service.execs_running();
+    w.family("sandboxd_exec_in_flight", "gauge", "Attached execs running.");
+    w.sample("sandboxd_exec_in_flight", {}, static_cast<double>(execs));
+    w.family("sandboxd_tasks_running", "gauge", "Agent tasks running.");
+    w.sample("sandboxd_tasks_running", {}, 0);
+    std::optional<edge::EdgeMetrics> edge_metrics;
+    if (edge) {
+      edge_metrics = edge->metrics();  // summed over the workers, without a lock
+      write_edge_metrics(w, *edge_metrics);
+    }
+    w.family("sandboxd_wake_phase_seconds", "histogram",
+             "Wake phases: queue (slot), start (start call until running), port_open (until "
+             "the probe succeeds), first_byte (dispatch until the first upstream byte).");
+    metrics.write_wake_phases(w);
+    if (edge_metrics) write_edge_wake_phases(w, *edge_metrics);
     metrics.write(w);
     write_process_metrics(w);
     return w.take();
@@ -310,6 +330,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   }
 
   asio::awaitable<void> reap_idle() {
+    metrics.reaper_run(Reaper::idle);
     store::SandboxFilter running;
     running.status = "running";
     auto rows = store::sandbox_repo::list(store, running);
@@ -342,6 +363,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
       handed_over(id);
       if (!outcome) continue;
       if (!*outcome) {
+        metrics.reaper_stop_failure(Reaper::idle);
         kLog.warn("idle reaper could not stop sandbox; retrying at the next tick",
                   {{"id", id}, {"error", outcome->error().message}});
         continue;
@@ -466,7 +488,9 @@ class ControlPlaneImpl final : public ControlPlane {
   // needs a privilege this process lacks (SPEC §9.1); an explicit address never does.
   Status start_edge(const config::Config& cfg) {
     edge::EdgeOptions options = edge_options(cfg);
-    options.access_log = [](std::string_view line) { access_log_line(line); };
+    auto access_log = open_access_log(cfg);  // log.access_log: off, stderr or a file
+    if (!access_log) return access_log.error();
+    options.access_log = std::move(*access_log);
     auto started = edge::EdgeServer::start(options, runtime_->routes, runtime_->waker, runtime_->activity);
     if (!started && !cfg.edge.http.listen.explicit_ &&
         started.error().detail.find("ermission") != std::string::npos) {

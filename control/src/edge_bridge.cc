@@ -106,9 +106,102 @@ edge::EdgeOptions edge_options(const config::Config& c) {
   return o;
 }
 
+Result<std::shared_ptr<edge::AccessLogWriter>> open_access_log(const config::Config& c) {
+  if (c.log.access_log.empty()) return std::shared_ptr<edge::AccessLogWriter>();
+  return edge::AccessLogWriter::open(c.log.access_log);
+}
+
+void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m) {
+  const std::string_view listener = m.listener;
+  auto gauge = [&w](std::string_view name, std::string_view help, double v) {
+    w.family(name, "gauge", help);
+    w.sample(name, {}, v);
+  };
+  auto counter = [&w](std::string_view name, std::string_view help, double v) {
+    w.family(name, "counter", help);
+    w.sample(name, {}, v);
+  };
+  // One sample per label value, in the list's order.
+  auto per_label = [&w](std::string_view name, std::string_view type, std::string_view help,
+                        std::string_view label, const auto& names, const auto& values) {
+    w.family(name, type, help);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      w.sample(name, {{label, names[i]}}, static_cast<double>(values[i]));
+    }
+  };
+  auto histograms = [&w](std::string_view name, std::string_view help, std::string_view label,
+                         const auto& names, const auto& values) {
+    w.family(name, "histogram", help);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      w.histogram(name, {{label, names[i]}}, edge::kDurationBuckets, values[i].counts,
+                  values[i].sum);
+    }
+  };
+
+  w.family("sandboxd_edge_connections_open", "gauge", "Open client connections.");
+  w.sample("sandboxd_edge_connections_open", {{"listener", listener}},
+           static_cast<double>(m.connections_open));
+  w.family("sandboxd_edge_connections_total", "counter", "Accepted client connections.");
+  w.sample("sandboxd_edge_connections_total", {{"listener", listener}},
+           static_cast<double>(m.connections_total));
+  per_label("sandboxd_edge_connections_rejected_total", "counter",
+            "Client connections refused or cut.", "reason", edge::kRejectNames, m.rejected);
+  gauge("sandboxd_edge_held_requests", "Requests held right now.",
+        static_cast<double>(m.held_requests));
+
+  w.family("sandboxd_edge_requests_total", "counter",
+           "Finished requests; source=edge when the edge wrote the answer.");
+  for (std::size_t c = 0; c < edge::kClassNames.size(); ++c) {
+    for (std::size_t s = 0; s < edge::kSourceNames.size(); ++s) {
+      w.sample("sandboxd_edge_requests_total",
+               {{"class", edge::kClassNames[c]}, {"source", edge::kSourceNames[s]},
+                {"listener", listener}},
+               static_cast<double>(m.requests[c][s]));
+    }
+  }
+  histograms("sandboxd_edge_request_duration_seconds",
+             "Request head complete until the last byte, tunnels not included.", "source",
+             edge::kSourceNames, m.request_duration);
+  w.family("sandboxd_edge_bytes_total", "counter", "Body and tunnel bytes from and to clients.");
+  w.sample("sandboxd_edge_bytes_total", {{"direction", "in"}}, static_cast<double>(m.bytes_in));
+  w.sample("sandboxd_edge_bytes_total", {{"direction", "out"}}, static_cast<double>(m.bytes_out));
+  per_label("sandboxd_edge_tunnels_open", "gauge", "Open Upgrade tunnels.", "protocol",
+            edge::kTunnelProtocolNames, m.tunnels_open);
+  per_label("sandboxd_edge_tunnels_closed_total", "counter",
+            "Ended Upgrade tunnels, by who ended them.", "by", edge::kTunnelEndNames,
+            m.tunnels_closed);
+  per_label("sandboxd_edge_errors_total", "counter", "Answers the edge wrote itself, by code.",
+            "code", edge::kEdgeErrorCodes, m.errors);
+  gauge("sandboxd_edge_upstream_connections_open", "Upstream connections, busy and pooled.",
+        static_cast<double>(m.upstream_connections_open));
+  counter("sandboxd_edge_upstream_retries_total",
+          "Requests retried on a fresh upstream connection.",
+          static_cast<double>(m.upstream_retries));
+  counter("sandboxd_edge_access_log_dropped_total",
+          "Access log lines dropped because the writer fell behind.",
+          static_cast<double>(m.access_log_dropped));
+  per_label("sandboxd_port_waits_total", "counter", "Port waits on running sandboxes.", "result",
+            edge::kPortWaitNames, m.port_waits);
+  histograms("sandboxd_held_request_seconds", "Time each request was held.", "result",
+             edge::kHeldResultNames, m.held_seconds);
+  w.family("sandboxd_wake_duration_seconds", "histogram",
+           "First held request until the first port is open.");
+  w.histogram("sandboxd_wake_duration_seconds", {}, edge::kDurationBuckets, m.wake_duration.counts,
+              m.wake_duration.sum);
+}
+
+void write_edge_wake_phases(TextWriter& w, const edge::EdgeMetrics& m) {
+  for (std::size_t i = 0; i < edge::kEdgeWakePhaseNames.size(); ++i) {
+    w.histogram("sandboxd_wake_phase_seconds", {{"phase", edge::kEdgeWakePhaseNames[i]}},
+                edge::kDurationBuckets, m.wake_phases[i].counts, m.wake_phases[i].sum);
+  }
+}
+
 ServiceWaker::ServiceWaker(asio::any_io_executor executor, SandboxService& service,
-                           std::chrono::milliseconds timeout, Metrics* metrics)
-    : executor_(std::move(executor)), service_(service), timeout_(timeout), metrics_(metrics) {}
+                           std::chrono::milliseconds timeout, std::size_t max_concurrent,
+                           Metrics* metrics)
+    : executor_(std::move(executor)), service_(service), timeout_(timeout),
+      slots_(std::max<std::size_t>(1, max_concurrent)), metrics_(metrics) {}
 
 void ServiceWaker::wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) {
   // Whichever comes first, the start's outcome or the deadline, answers; the other is
@@ -128,16 +221,27 @@ void ServiceWaker::wake(const Ulid& id, std::function<void(edge::WakeOutcome)> d
   call->done = std::move(done);
   call->metrics = metrics_;
   std::string sid = id.str();
-  auto timer = std::make_shared<asio::steady_timer>(executor_, timeout_);
-  timer->async_wait([call](const boost::system::error_code& ec) {
-    if (!ec) call->answer(edge::WakeOutcome::timeout());
-  });
   asio::co_spawn(
       executor_,
-      [this, call, sid, timer]() -> asio::awaitable<void> {
+      [this, call, sid]() -> asio::awaitable<void> {
+        using steady = std::chrono::steady_clock;
+        auto seconds_since = [](steady::time_point t) {
+          return std::chrono::duration<double>(steady::now() - t).count();
+        };
+        auto timer = std::make_shared<asio::steady_timer>(executor_, timeout_);
+        timer->async_wait([call](const boost::system::error_code& ec) {
+          if (!ec) call->answer(edge::WakeOutcome::timeout());
+        });
+        const auto queued = steady::now();
+        Slots::Guard slot = co_await slots_.acquire();
+        if (metrics_) metrics_->wake_phase(WakePhase::queue, seconds_since(queued));
+        if (call->answered) co_return;  // timed out in the queue: nobody waits for it now
         Actor actor;
         actor.name = "system";
+        const auto started = steady::now();
         auto row = co_await service_.start(sid, actor);
+        if (metrics_) metrics_->wake_phase(WakePhase::start, seconds_since(started));
+        slot.release();
         timer->cancel();
         if (row) {
           call->answer(edge::WakeOutcome::ok());

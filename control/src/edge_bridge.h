@@ -1,10 +1,13 @@
 // What control gives the edge (DESIGN.md: control configures the data plane): the route
 // table derived from the sandbox rows (SPEC §3.5, §5.1), the Waker backed by the sandbox
-// service (SPEC §3.6), and the edge's options derived from the config.
+// service (SPEC §3.6), the edge's options and access log derived from the config; and what
+// it reads back: the edge's metric families (SPEC §11).
 #pragma once
 
+#include "async_util.h"
 #include "config/config.h"
 #include "metrics.h"
+#include "edge/edge_metrics.h"
 #include "edge/edge_options.h"
 #include "edge/route_table.h"
 #include "edge/waker.h"
@@ -29,19 +32,36 @@ std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::Sa
 
 edge::EdgeOptions edge_options(const config::Config& config);
 
-// Wakes through SandboxService::start on the control thread; answers `done` with the
-// outcome, or with `timeout` once wake.timeout passes (the start itself goes on). Each
-// answer counts once in sandboxd_wakes_total when `metrics` is given (it must outlive this).
+// log.access_log (SPEC §3.11): null when it is "", else a writer on "stderr" or the file.
+Result<std::shared_ptr<edge::AccessLogWriter>> open_access_log(const config::Config& config);
+
+// The edge's §11 families, with HELP and TYPE, every label value listed (zeros included).
+void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m);
+// The edge's series of sandboxd_wake_phase_seconds (port_open, first_byte); the caller
+// writes the family line once for these and control's own (Metrics::write_wake_phases).
+void write_edge_wake_phases(TextWriter& w, const edge::EdgeMetrics& m);
+
+// Wakes through SandboxService::start on the control thread, at most `max_concurrent` at a
+// time (FIFO; a slot is held until the start call returns); answers `done` with the
+// outcome, or with `timeout` once wake.timeout passes (a start under way goes on; one still
+// queued is dropped). Each answer counts once in sandboxd_wakes_total, and the queue and
+// start phases in sandboxd_wake_phase_seconds, when `metrics` is given (it must outlive
+// this). `wake` may be called from any thread; the counts only on the control thread.
 class ServiceWaker final : public edge::Waker {
  public:
   ServiceWaker(asio::any_io_executor executor, SandboxService& service,
-               std::chrono::milliseconds timeout, Metrics* metrics = nullptr);
+               std::chrono::milliseconds timeout, std::size_t max_concurrent,
+               Metrics* metrics = nullptr);
   void wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) override;
+
+  std::size_t in_progress() const { return slots_.in_use(); }
+  std::size_t queued() const { return slots_.waiting(); }
 
  private:
   asio::any_io_executor executor_;
   SandboxService& service_;
   std::chrono::milliseconds timeout_;
+  Slots slots_;
   Metrics* metrics_;
 };
 

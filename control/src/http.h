@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,7 @@ struct Request {
   std::string body;
   std::string peer_ip;
   std::string request_id;
+  std::chrono::steady_clock::time_point received{};  // head complete; unset outside a server
   std::vector<std::string> params;  // path parameters, percent-decoded once
   std::string actor = "anonymous";  // "token:<name>" once authenticated
   const Route* route = nullptr;     // set by the API's head check

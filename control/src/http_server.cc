@@ -148,6 +148,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
     }
     r.peer_ip = peer;
     r.request_id = new_ulid().str();
+    r.received = std::chrono::steady_clock::now();
     return r;
   }
 

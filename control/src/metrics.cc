@@ -193,6 +193,7 @@ DockerErrorLabel docker_error_label(const docker::CallRecord& call) {
 Metrics::Metrics() {
   docker_durations_.reserve(kOps);
   for (std::size_t i = 0; i < kOps; ++i) docker_durations_.push_back(std::make_unique<Histogram>(kLatencyBuckets));
+  for (auto& h : wake_phases_) h = std::make_unique<Histogram>(kRequestBuckets);
   set_api_routes({});
 }
 
@@ -200,12 +201,17 @@ void Metrics::set_api_routes(std::vector<std::string> patterns) {
   api_routes_ = std::move(patterns);
   std::size_t n = (api_routes_.size() + 1) * kMethods * kClasses;
   api_requests_ = std::make_unique<std::atomic<std::uint64_t>[]>(n);
+  api_durations_.clear();
+  for (std::size_t i = 0; i < (api_routes_.size() + 1) * kMethods; ++i) {
+    api_durations_.push_back(std::make_unique<Histogram>(kRequestBuckets));
+  }
 }
 
-void Metrics::api_request(std::size_t route, std::string_view method, int status) {
+void Metrics::api_request(std::size_t route, std::string_view method, int status, double seconds) {
   if (route > api_routes_.size()) route = api_routes_.size();
-  std::size_t i = (route * kMethods + method_index(method)) * kClasses + class_index(status);
-  api_requests_[i].fetch_add(1, std::memory_order_relaxed);
+  const std::size_t rm = route * kMethods + method_index(method);
+  api_requests_[rm * kClasses + class_index(status)].fetch_add(1, std::memory_order_relaxed);
+  if (seconds >= 0) api_durations_[rm]->observe(seconds);
 }
 
 void Metrics::docker_call(const docker::CallRecord& call) {
@@ -229,6 +235,19 @@ void Metrics::write(TextWriter& w) const {
                  {{"route", route}, {"method", kMethodNames[m]}, {"class", kClassNames[c]}},
                  static_cast<double>(v));
       }
+    }
+  }
+
+  w.family("sandboxd_api_request_duration_seconds", "histogram", "Control API latency.");
+  for (std::size_t r = 0; r <= api_routes_.size(); ++r) {
+    std::string_view route = r < api_routes_.size() ? std::string_view(api_routes_[r]) : "";
+    for (std::size_t m = 0; m < kMethods; ++m) {
+      const Histogram& h = *api_durations_[r * kMethods + m];
+      auto counts = h.counts();
+      std::uint64_t n = 0;
+      for (auto c : counts) n += c;
+      if (n == 0) continue;  // as for the counter: only the combinations seen
+      h.write(w, "sandboxd_api_request_duration_seconds", {{"route", route}, {"method", kMethodNames[m]}});
     }
   }
 
@@ -256,9 +275,41 @@ void Metrics::write(TextWriter& w) const {
     w.sample("sandboxd_wakes_total", {{"result", wake_result_name(static_cast<WakeResult>(r))}},
              static_cast<double>(wakes_[r].load(std::memory_order_relaxed)));
   }
+  constexpr std::array<std::string_view, kReapers> kReaperNames{"idle", "pressure"};
+  w.family("sandboxd_reaper_runs_total", "counter", "Reaper ticks, admission-triggered passes included.");
+  for (std::size_t r = 0; r < kReapers; ++r) {
+    w.sample("sandboxd_reaper_runs_total", {{"reaper", kReaperNames[r]}},
+             static_cast<double>(reaper_runs_[r].load(std::memory_order_relaxed)));
+  }
+  w.family("sandboxd_reaper_stop_failures_total", "counter", "Reaper stops that failed.");
+  for (std::size_t r = 0; r < kReapers; ++r) {
+    w.sample("sandboxd_reaper_stop_failures_total", {{"reason", kReaperNames[r]}},
+             static_cast<double>(reaper_stop_failures_[r].load(std::memory_order_relaxed)));
+  }
   w.family("sandboxd_reaper_stops_total", "counter", "Stops made by reapers.");
   w.sample("sandboxd_reaper_stops_total", {{"reason", "idle"}, {"band", ""}},
            static_cast<double>(idle_stops_.load(std::memory_order_relaxed)));
+}
+
+void Metrics::write_wake_phases(TextWriter& w) const {
+  wake_phases_[0]->write(w, "sandboxd_wake_phase_seconds", {{"phase", "queue"}});
+  wake_phases_[1]->write(w, "sandboxd_wake_phase_seconds", {{"phase", "start"}});
+}
+
+std::optional<HostMemory> read_host_memory(const std::string& meminfo) {
+  std::ifstream in(meminfo);
+  std::optional<std::uint64_t> total;
+  std::optional<std::uint64_t> available;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    std::uint64_t kib = 0;
+    if (!(fields >> key >> kib)) continue;
+    if (key == "MemTotal:") total = kib * 1024;
+    if (key == "MemAvailable:") available = kib * 1024;
+  }
+  if (!total || !available) return std::nullopt;
+  return HostMemory{*total, *available};
 }
 
 void write_process_metrics(TextWriter& w) {

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -72,6 +73,14 @@ class Histogram {
 };
 
 enum class WakeResult { ok, timeout, refused, failed, cancelled };
+// §11 `phase` of sandboxd_wake_phase_seconds that control measures: waiting for a wake slot
+// (and admission), and the start call until `running` with an address. The edge measures
+// the port and first-byte phases.
+enum class WakePhase { queue, start };
+inline constexpr std::size_t kWakePhases = 2;
+// §11 `reaper` / `reason` of the reaper families.
+enum class Reaper { idle, pressure };
+inline constexpr std::size_t kReapers = 2;
 inline constexpr std::size_t kWakeResults = 5;
 std::string_view wake_result_name(WakeResult r);
 
@@ -91,15 +100,24 @@ class Metrics {
   // api_request() is patterns[i]; api_route_count() (one past the last) means "no route".
   void set_api_routes(std::vector<std::string> patterns);
   std::size_t api_route_count() const { return api_routes_.size(); }
-  void api_request(std::size_t route, std::string_view method, int status);
+  // `seconds` < 0: the duration is unknown and only the count moves.
+  void api_request(std::size_t route, std::string_view method, int status, double seconds = -1);
 
   void docker_call(const docker::CallRecord& call);
   void docker_events_connected(bool up) { docker_events_connected_.store(up ? 1 : 0, std::memory_order_relaxed); }
   void wake(WakeResult r) { wakes_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
   void idle_reaper_stop() { idle_stops_.fetch_add(1, std::memory_order_relaxed); }
+  void wake_phase(WakePhase p, double seconds) { wake_phases_[static_cast<std::size_t>(p)]->observe(seconds); }
+  void reaper_run(Reaper r) { reaper_runs_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
+  void reaper_stop_failure(Reaper r) {
+    reaper_stop_failures_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
 
-  // The families above, HELP and TYPE included.
+  // The families above, HELP and TYPE included, except sandboxd_wake_phase_seconds, which
+  // control and the edge share: write_wake_phases writes control's series of it (queue,
+  // start) after the caller wrote its family line.
   void write(TextWriter& w) const;
+  void write_wake_phases(TextWriter& w) const;
 
  private:
   static constexpr std::size_t kOps = static_cast<std::size_t>(docker::Op::other) + 1;
@@ -113,7 +131,18 @@ class Metrics {
   std::atomic<int> docker_events_connected_{0};
   std::array<std::atomic<std::uint64_t>, kWakeResults> wakes_{};
   std::atomic<std::uint64_t> idle_stops_{0};
+  std::vector<std::unique_ptr<Histogram>> api_durations_;     // (route+1) × methods
+  std::array<std::unique_ptr<Histogram>, kWakePhases> wake_phases_;
+  std::array<std::atomic<std::uint64_t>, kReapers> reaper_runs_{};
+  std::array<std::atomic<std::uint64_t>, kReapers> reaper_stop_failures_{};
 };
+
+// Host memory from /proc/meminfo (SPEC §4.6); nullopt when it cannot be read.
+struct HostMemory {
+  std::uint64_t total_bytes = 0;
+  std::uint64_t available_bytes = 0;
+};
+std::optional<HostMemory> read_host_memory(const std::string& meminfo = "/proc/meminfo");
 
 // process_* families from /proc/self; a family whose source cannot be read is left out.
 void write_process_metrics(TextWriter& w);

@@ -751,6 +751,12 @@ std::set<std::string> SandboxService::execs_in_flight() const {
   return ids;
 }
 
+std::size_t SandboxService::execs_running() const {
+  std::size_t n = 0;
+  for (const auto& [id, count] : *execs_) n += static_cast<std::size_t>(std::max(count, 0));
+  return n;
+}
+
 // ---------------------------------------------------------------------------- destroy / purge
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::destroy(const std::string& id,
@@ -1112,8 +1118,17 @@ asio::awaitable<void> SandboxService::on_event(const docker::Event& event) {
   if (!loaded) co_return;
   store::SandboxRow row = std::move(*loaded);
   if (row.container_id && *row.container_id != event.id) co_return;  // an older container
+  // Events arrive late: a `die` of our own stop may come after the sandbox was started again,
+  // a `start` after it was stopped again. What the container is NOW decides; an event that
+  // it contradicts is stale and ignored.
+  std::optional<bool> running_now;
+  if (event.action == "die" || event.action == "start") {
+    auto info = co_await docker_.container_inspect(event.id);
+    if (info) running_now = info->state.running;
+  }
   if (event.action == "die") {
     bool oom = oom_seen_.erase(event.id) > 0;
+    if (running_now.value_or(false)) co_return;  // started again since
     if (row.status != "running" && row.status != "waking") co_return;  // our own stop
     row.status = "stopped";
     row.stop_reason = "exited";
@@ -1136,7 +1151,7 @@ asio::awaitable<void> SandboxService::on_event(const docker::Event& event) {
     co_await save(row);
     kLog.info("container removed outside sandboxd", {{"id", id}});
   } else if (event.action == "start") {
-    if (row.status == "stopped") {
+    if (row.status == "stopped" && running_now.value_or(false)) {
       kLog.info("container started outside sandboxd; stopping it", {{"id", id}});
       co_await docker_.container_stop(event.id, std::chrono::duration_cast<std::chrono::seconds>(
                                                     config_.docker.stop_timeout));

@@ -87,6 +87,7 @@ class SandboxService {
                                                                             IdleCheck still_idle);
   // Ids with an attached exec in flight: a control-side busy signal (SPEC §4.1).
   std::set<std::string> execs_in_flight() const;
+  std::size_t execs_running() const;  // attached execs now, all sandboxes
   asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
   asio::awaitable<ApiResult<PurgeOutcome>> purge(const std::string& id, Actor actor);
   // until_ms: nullopt → now + idle.threshold; 0 → clear; else clamped to keepalive_max.

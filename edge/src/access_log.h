@@ -1,5 +1,5 @@
 // One access-log record (SPEC §3.11) and its JSON line. Pure; the I/O layer fills a record
-// per request and hands the line to `EdgeOptions::access_log`.
+// per request and appends the line to its worker's shard of `EdgeOptions::access_log`.
 #pragma once
 
 #include <cstdint>

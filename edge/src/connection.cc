@@ -16,6 +16,7 @@
 #include "response_head.h"
 #include "worker.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -165,6 +166,9 @@ class Connection {
   asio::awaitable<void> run() {
     if (!trusted_ && !peer_.is_unspecified() &&
         !st_.clients.try_add(peer_, opt_.max_connections_per_client)) {
+      static const std::size_t k429 = edge_rejection_index(429);
+      w_.counters.reject(RejectReason::per_client);
+      w_.counters.error(k429);
       set_deadline(opt_.header_read);
       const auto answer = asio::buffer(too_many_connections_answer());
       auto a = asio::async_write(client_, answer, nothrow);
@@ -267,7 +271,12 @@ class Connection {
         if (s == ParseStatus::error) {
           clear_deadline();
           const int status = parser_.error().status;
-          if (status != 0) co_await reject(status);
+          if (status == 0) {
+            w_.counters.reject(RejectReason::bad_request);  // the HTTP/2 preface: silent
+          } else {
+            begin_rejected_exchange();
+            co_await reject(status);
+          }
           co_return ReadHead::closed;
         }
       }
@@ -277,22 +286,33 @@ class Connection {
       if (ec) {
         const bool timed_out = take_expired();
         idle_ = false;
-        if (timed_out && parser_.started()) co_await reject(408);
+        if (timed_out && parser_.started()) {
+          begin_rejected_exchange();
+          co_await reject(408, RejectReason::header_timeout);
+        } else if (timed_out && first) {
+          w_.counters.reject(RejectReason::header_timeout);  // silent close (§3.10)
+        }
         co_return ReadHead::closed;
       }
       in_.commit(n);
     }
   }
 
-  // §3.3: text/plain, Connection: close, then a lingering close.
-  asio::awaitable<void> reject(int status) {
+  // §3.3: text/plain, Connection: close, then a lingering close. The request ends with the
+  // answer, before the linger.
+  asio::awaitable<void> reject(int status, RejectReason why = RejectReason::bad_request) {
     build_rejection(status, out_);
     x_.rec.status = status;
+    x_.rec.route = "edge_error";
+    x_.edge_answer = true;
+    x_.rejection = status;
+    w_.counters.reject(why);
     set_deadline(opt_.header_read);
     const auto buf = asio::buffer(out_);
     auto [ec, n] = co_await asio::async_write(client_, buf, nothrow);
     clear_deadline();
     take_expired();
+    log_access();
     if (ec) co_return;
     co_await linger();
   }
@@ -312,6 +332,17 @@ class Connection {
     in_.clear();
     clear_deadline();
     take_expired();
+  }
+
+  // A request rejected before its head was complete: an exchange without a head.
+  void begin_rejected_exchange() {
+    x_ = Exchange{};
+    x_.start = steady::now();
+    x_.rec.ts_ms = coarse_unix_ms();
+    x_.rec.request_id = w_.ids.next().str();
+    x_.rec.client_ip = client_ip_;
+    x_.rec.client_port = client_port_;
+    x_.rec.https = opt_.https;
   }
 
   void begin_exchange(const RequestHead& h) {
@@ -380,6 +411,7 @@ class Connection {
   // Writes the prepared answer (an error, or /healthz). The unread request body is
   // discarded first when that is quick; otherwise the connection closes after the answer.
   asio::awaitable<bool> send_edge_answer() {
+    x_.edge_answer = true;
     bool keep = x_.keep && !w_.draining && !w_.closing;
     if (!body_finished_) {
       const bool drained = keep && co_await drain_body();
@@ -512,6 +544,8 @@ class Connection {
   void note_bytes(std::size_t in, std::size_t out) {
     x_.rec.bytes_in += in;
     x_.rec.bytes_out += out;
+    if (in > 0) bump(w_.counters.bytes_in, in);
+    if (out > 0) bump(w_.counters.bytes_out, out);
     if (x_.entry != nullptr) {
       if (in > 0) x_.entry->bytes_in.fetch_add(in, std::memory_order_relaxed);
       if (out > 0) x_.entry->bytes_out.fetch_add(out, std::memory_order_relaxed);
@@ -599,6 +633,8 @@ class Connection {
         st_.held.load(std::memory_order_relaxed) >= opt_.max_held_requests_total) {
       prepare_error("too_many_held");
       x_.rec.wake = "refused;held_ms=0";
+      x_.held_result = HeldResult::refused;
+      x_.held_for = {};
       co_return HoldResult::answered;
     }
     CountGuard held_here(shared.held);
@@ -648,10 +684,18 @@ class Connection {
         co_await r.timer.async_wait(nothrow);
       }
     }
-    const std::int64_t held_ms = ms_between(x_.arrival, steady::now());
+    const auto now = steady::now();
+    const std::int64_t held_ms = ms_between(x_.arrival, now);
     x_.held_ms = held_ms;
-    if (client_gone) co_return HoldResult::gone;
+    x_.held_for = now - x_.arrival;
+    if (client_gone) {
+      x_.held_result = HeldResult::gone;
+      if (!wake) count_port_wait(PortWaitResult::cancelled);
+      co_return HoldResult::gone;
+    }
     if (r.verdict == HeldRequest::Verdict::dispatch) {
+      x_.held_result = HeldResult::forwarded;
+      if (!wake) count_port_wait(PortWaitResult::ok);
       address = r.address;
       if (r.probed) {
         probed.emplace(std::move(*r.probed));
@@ -673,9 +717,18 @@ class Connection {
       }
       prepare_error(running ? "port_not_open" : "wake_timeout");
     }
-    x_.rec.wake = std::string(wake_kind(x_.error)) + ";held_ms=" + std::to_string(held_ms);
+    const std::string_view kind = wake_kind(x_.error);
+    x_.rec.wake = std::string(kind) + ";held_ms=" + std::to_string(held_ms);
+    x_.held_result = kind == "timeout"   ? HeldResult::timeout
+                     : kind == "refused" ? HeldResult::refused
+                                         : HeldResult::failed;
+    if (!wake) {
+      count_port_wait(kind == "timeout" ? PortWaitResult::timeout : PortWaitResult::cancelled);
+    }
     co_return HoldResult::answered;
   }
+
+  void count_port_wait(PortWaitResult r) { bump(w_.counters.port_waits[idx(r)]); }
 
   // Sends the request upstream and relays the answer (§3.7, §3.8).
   asio::awaitable<ForwardResult> forward(const PreviewTarget& t, const IpAddress& address,
@@ -706,7 +759,7 @@ class Connection {
       up.reset();
       up_sock_ = nullptr;
       if (probed) {
-        up = std::make_unique<UpstreamConn>(ex, key, t.id);
+        up = std::make_unique<UpstreamConn>(ex, key, t.id, w_.counters.upstream_open);
         up->socket = std::move(*probed);
         probed.reset();
         tune_socket(up->socket);
@@ -715,7 +768,7 @@ class Connection {
         if (up) st_.upstream_reuses.fetch_add(1, std::memory_order_relaxed);
       }
       if (!up) {
-        up = std::make_unique<UpstreamConn>(ex, key, t.id);
+        up = std::make_unique<UpstreamConn>(ex, key, t.id, w_.counters.upstream_open);
         up_sock_ = &up->socket;
         const tcp::endpoint to(to_asio(address), t.port);
         const ConnectResult cr = co_await connect_within(up->socket, to, opt_.upstream_connect);
@@ -739,6 +792,7 @@ class Connection {
       if (sr == SendResult::client_gone) co_return ForwardResult::close;
       if (sr == SendResult::upstream_failed && up->reused && may_retry && attempt == 0) {
         x_.rec.retried = true;
+        bump(w_.counters.upstream_retries);
         continue;
       }
 
@@ -756,7 +810,14 @@ class Connection {
         }
         hr = co_await read_response_head(*up);
         if (hr != HeadResult::ok) break;
-        if (!x_.rec.upstream_ms) x_.rec.upstream_ms = ms_between(sent_at, steady::now());
+        if (!x_.rec.upstream_ms) {
+          const auto first_byte = steady::now();
+          x_.rec.upstream_ms = ms_between(sent_at, first_byte);
+          if (x_.woke && x_.held_result == HeldResult::forwarded) {
+            const auto dispatched = x_.arrival + x_.held_for;
+            w_.counters.wake_phases[idx(EdgeWakePhase::first_byte)].observe(first_byte - dispatched);
+          }
+        }
         const int status = resp_.head().status;
         if (status >= 200 || status == 101) break;
         if (status == 100 && !body_sent && sr == SendResult::ok) {
@@ -779,6 +840,7 @@ class Connection {
       if (hr == HeadResult::eof_before_any && up->reused && may_retry && attempt == 0 &&
           !x_.response_started) {
         x_.rec.retried = true;
+        bump(w_.counters.upstream_retries);
         continue;
       }
       if (hr != HeadResult::ok) {
@@ -1076,19 +1138,28 @@ class Connection {
     // From here on the sandbox's stop can end the tunnel (end_tunnel).
     tunnel_dead_ = false;
     tunnel_end_ = {};
+    tunnel_by_.reset();
     tunnel_up_ = &up.socket;
+    // Counted open from the 101 on; when it ends, closed under the cause (tunnel_ended_by).
     struct Detach {
       Connection& c;
+      std::size_t protocol;
       ~Detach() {
         c.tunnel_up_ = nullptr;
         c.end_token_.reset();
+        drop(c.w_.counters.tunnels_open[protocol]);
+        bump(c.w_.counters.tunnels_closed[idx(c.tunnel_ended_by())]);
       }
-    } detach{*this};
+    } detach{*this, idx(websocket_ ? TunnelProtocol::websocket : TunnelProtocol::other)};
+    bump(w_.counters.tunnels_open[detach.protocol]);
     {
       const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
                                                    asio::buffer(up.pending())};
       const std::size_t n = up.pending().size();
-      if (!co_await write_client(bufs)) co_return;
+      if (!co_await write_client(bufs)) {
+        note_tunnel_end(TunnelEnd::client);
+        co_return;
+      }
       to_client_.advance(up.pending());
       up.consume(n);
       note_bytes(0, n);
@@ -1096,7 +1167,10 @@ class Connection {
     if (!in_.empty()) {
       const auto early = asio::buffer(in_.view());
       const std::size_t n = in_.size();
-      if (!co_await write_upstream(up, early)) co_return;
+      if (!co_await write_upstream(up, early)) {
+        note_tunnel_end(TunnelEnd::upstream);
+        co_return;
+      }
       from_client_.advance(in_.view());
       in_.clear();
       note_bytes(n, 0);
@@ -1122,6 +1196,21 @@ class Connection {
     }
     end_token_ = std::move(token);
     tunnel_up_->cancel(ignored);  // wakes `downward`, which writes the close frame
+  }
+
+  // The first side (or edge reason) to end the tunnel is the one counted (§11 `by`): an
+  // error seen during shutdown is the shutdown's, one seen after the idle deadline fired is
+  // the deadline's; what the other pump sees afterwards is a consequence.
+  void note_tunnel_end(TunnelEnd side) {
+    if (tunnel_by_) return;
+    tunnel_by_ = w_.closing ? TunnelEnd::shutdown : expired_ ? TunnelEnd::idle : side;
+  }
+
+  TunnelEnd tunnel_ended_by() const {
+    if (tunnel_end_ == kSandboxStopping) return TunnelEnd::sandbox_stop;
+    if (tunnel_end_ == kIdleTimeout) return TunnelEnd::idle;
+    if (tunnel_by_) return *tunnel_by_;
+    return w_.closing ? TunnelEnd::shutdown : TunnelEnd::client;
   }
 
   // A read of the tunnel failed with the tunnel's end or an idle deadline behind it: a
@@ -1155,11 +1244,11 @@ class Connection {
         // The client left, or kCloseWait passed since the close frame: the connection ends.
         if (!tunnel_end_.empty() && (ending || expired_)) co_return;
         if (closing_websocket(ec)) continue;
-        if (ec == asio::error::eof && !tunnel_dead_) {
-          up.socket.shutdown(tcp::socket::shutdown_send, ignored);
-        } else {
-          kill_tunnel(up.socket, client_);
-        }
+        note_tunnel_end(TunnelEnd::client);
+        // §3.9: the other side gets what is pending (every read was written before the
+        // next), then the tunnel closes.
+        if (ec == asio::error::eof && !tunnel_dead_) up.socket.shutdown(tcp::socket::shutdown_send, ignored);
+        kill_tunnel(up.socket, client_);
         co_return;
       }
       const std::string_view data(static_cast<const char*>(room.data()), n);
@@ -1174,6 +1263,7 @@ class Connection {
       auto [wec, written] = co_await asio::async_write(up.socket, asio::buffer(data), nothrow);
       if (wec) {
         if (closing_websocket(wec)) continue;
+        note_tunnel_end(TunnelEnd::upstream);
         kill_tunnel(up.socket, client_);
         co_return;
       }
@@ -1194,17 +1284,16 @@ class Connection {
       error_code ignored;
       if (ec) {
         if (closing_websocket(ec)) continue;
-        if (ec == asio::error::eof && !tunnel_dead_) {
-          client_.shutdown(tcp::socket::shutdown_send, ignored);
-        } else {
-          kill_tunnel(client_, up.socket);
-        }
+        note_tunnel_end(TunnelEnd::upstream);
+        if (ec == asio::error::eof && !tunnel_dead_) client_.shutdown(tcp::socket::shutdown_send, ignored);
+        kill_tunnel(client_, up.socket);
         co_return;
       }
       const std::string_view data(static_cast<const char*>(room.data()), n);
       auto [wec, written] = co_await asio::async_write(client_, asio::buffer(data), nothrow);
       up.begin = up.end = 0;
       if (wec) {
+        note_tunnel_end(TunnelEnd::client);
         kill_tunnel(client_, up.socket);
         co_return;
       }
@@ -1243,13 +1332,30 @@ class Connection {
     if (!boundary) client_.cancel(ignored);  // nothing more can be said: `upward` ends now
   }
 
+  // A request has ended: its metrics, then its access line (§3.11, §11). Once per request.
   void log_access() {
-    if (!opt_.access_log) return;
-    x_.rec.duration_ms = ms_between(x_.start, steady::now());
+    if (std::exchange(x_.logged, true)) return;
+    const auto now = steady::now();
+    WorkerCounters& m = w_.counters;
+    const int status = x_.rec.status;
+    const std::size_t source = idx(x_.edge_answer ? Source::edge : Source::upstream);
+    if (status >= 100) {
+      bump(m.requests[static_cast<std::size_t>(std::min(status / 100, 5) - 1)][source]);
+      if (status != 101) m.request_duration[source].observe(now - x_.start);
+    }
+    if (!x_.rec.error.empty()) {
+      m.error(edge_error_index(x_.rec.error));
+    } else if (x_.rejection != 0) {
+      m.error(edge_rejection_index(x_.rejection));
+    }
+    if (x_.held_result) m.held_seconds[idx(*x_.held_result)].observe(x_.held_for);
+
+    if (w_.access_log == nullptr) return;
+    x_.rec.duration_ms = ms_between(x_.start, now);
     x_.rec.held_ms = x_.held_ms;
     if (x_.rec.route.empty()) x_.rec.route = "proxy";
     format_access_line(x_.rec, log_line_);
-    opt_.access_log(log_line_);
+    w_.access_log->append(log_line_);
   }
 
   struct Exchange {
@@ -1271,6 +1377,11 @@ class Connection {
     std::string_view error;  // a §3.13 code (static)
     std::string error_message;
     int retry_after = -1;
+    bool logged = false;       // counted and logged (log_access)
+    bool edge_answer = false;  // the edge wrote the answer (source=edge)
+    int rejection = 0;         // the status of a §3.3 rejection
+    std::optional<HeldResult> held_result;  // the outcome of the request's last hold
+    steady::duration held_for{};
   };
 
   Worker& w_;
@@ -1307,6 +1418,7 @@ class Connection {
   tcp::socket* tunnel_up_ = nullptr;  // while a tunnel runs
   bool websocket_ = false;
   std::string_view tunnel_end_;  // why the edge ends the tunnel (static text), "" if it does not
+  std::optional<TunnelEnd> tunnel_by_;  // who ended it first, when not the edge
   FrameCursor to_client_;
   FrameCursor from_client_;
   std::string close_frame_;

@@ -89,6 +89,23 @@ EdgeStats EdgeServer::stats() const {
   return out;
 }
 
+EdgeMetrics EdgeServer::metrics() const {
+  const ServerState& s = *impl_->state;
+  EdgeMetrics out;
+  out.listener = s.options.https ? "https" : "http";
+  out.connections_open = s.open_connections.load(std::memory_order_relaxed);
+  out.connections_total = s.accepted.load(std::memory_order_relaxed);
+  out.held_requests = s.held.load(std::memory_order_relaxed);
+  for (const auto& block : s.counters) block->add_to(out);
+  if (s.options.access_log) out.access_log_dropped = s.options.access_log->dropped();
+  return out;
+}
+
+Status EdgeServer::reopen_access_log() {
+  const auto& writer = impl_->state->options.access_log;
+  return writer ? writer->reopen() : ok();
+}
+
 namespace {
 // Shared by every worker a call reaches; `done` runs when the last one lets go.
 std::shared_ptr<void> completion_token(std::function<void()> done) {
@@ -117,6 +134,8 @@ void EdgeServer::stop(std::chrono::milliseconds grace) {
   s.wait_connections_below(1, detail::steady::now() + kCloseWait);
   for (auto& w : impl_->workers) w->join();
   impl_->workers.clear();
+  // The last requests' lines reach the log before stop returns.
+  if (s.options.access_log) s.options.access_log->flush(kCloseWait);
 }
 
 }  // namespace sandboxd::edge

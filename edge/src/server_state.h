@@ -1,5 +1,6 @@
 // What the workers of one EdgeServer share: the options, the route publisher, the activity
-// table, the process-wide counters and limits, and the wake coordinator that turns every
+// table, the process-wide counters and limits, the workers' metric blocks, and the wake
+// coordinator that turns every
 // held request of a sandbox, on any worker, into one `Waker::wake` call.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "edge/waker.h"
 #include "io.h"
 #include "ulid_hash.h"
+#include "worker_counters.h"
 
 #include <array>
 #include <atomic>
@@ -89,6 +91,14 @@ struct ServerState {
   std::atomic<std::uint64_t> upstream_connects{0};
   std::atomic<std::uint64_t> upstream_reuses{0};
   ClientLimiter clients;
+
+  // One block per worker (SPEC §3.2: counters per worker, summed by readers). Added while
+  // the server starts, before any reader; never removed, so they outlive the workers.
+  std::vector<std::unique_ptr<WorkerCounters>> counters;
+  WorkerCounters& add_counters() {
+    counters.push_back(std::make_unique<WorkerCounters>());
+    return *counters.back();
+  }
 
   // Signalled whenever a connection ends, for stop().
   std::mutex mu;

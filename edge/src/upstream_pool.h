@@ -9,7 +9,9 @@
 #include "edge/ip_address.h"
 #include "edge/route_table.h"
 #include "io.h"
+#include "worker_counters.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -30,11 +32,18 @@ struct UpstreamKeyHash {
 };
 
 // One upstream connection and its read buffer (the upstream→client direction's buffer).
+// It counts itself in `open_count` (sandboxd_edge_upstream_connections_open) while it lives.
 struct UpstreamConn {
   static constexpr std::size_t kBufferSize = 64 * 1024;
 
-  UpstreamConn(asio::any_io_executor ex, UpstreamKey k, const Ulid& id)
-      : socket(ex), key(std::move(k)), sandbox(id), buffer(kBufferSize) {}
+  UpstreamConn(asio::any_io_executor ex, UpstreamKey k, const Ulid& id,
+               std::atomic<std::int64_t>& open_count)
+      : socket(ex), key(std::move(k)), sandbox(id), buffer(kBufferSize), open_(open_count) {
+    bump(open_);
+  }
+  ~UpstreamConn() { drop(open_); }
+  UpstreamConn(const UpstreamConn&) = delete;
+  UpstreamConn& operator=(const UpstreamConn&) = delete;
 
   tcp::socket socket;
   UpstreamKey key;
@@ -59,6 +68,9 @@ struct UpstreamConn {
     }
     return asio::buffer(buffer.data() + end, buffer.size() - end);
   }
+
+ private:
+  std::atomic<std::int64_t>& open_;
 };
 
 class UpstreamPool {

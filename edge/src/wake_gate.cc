@@ -31,6 +31,8 @@ void WakeGate::add(HeldRequest& r) {
   if (r.wake && !p.cycle) {
     p.cycle = true;
     p.started = false;
+    p.cycle_began = r.arrival;
+    p.port_opened = false;
     std::shared_ptr<Mailbox> mailbox = w_.mailbox;
     WakeGate* gate = this;
     const Ulid id = r.id;
@@ -86,6 +88,7 @@ void WakeGate::on_outcome(const Ulid& id, const WakeOutcome& outcome) {
   p.cycle = false;
   if (outcome.kind == WakeOutcome::Kind::ok) {
     p.started = true;
+    p.started_at = steady::now();
     ensure_prober(id, p);
     erase_if_idle(id);
     return;
@@ -199,6 +202,12 @@ asio::awaitable<void> WakeGate::probe(Ulid id) {
         auto again = pending_.find(id);
         if (again == pending_.end()) break;
         Pending& p = again->second;
+        if (p.started && !p.port_opened) {
+          p.port_opened = true;
+          const auto now = steady::now();
+          w_.counters.wake_duration.observe(now - p.cycle_began);
+          w_.counters.wake_phases[idx(EdgeWakePhase::port_open)].observe(now - p.started_at);
+        }
         std::optional<tcp::socket> first(std::move(socket));
         for (auto r = p.held.begin(); r != p.held.end();) {
           HeldRequest& held = **r;

@@ -66,6 +66,9 @@ class WakeGate {
     bool cycle = false;            // a wake cycle is under way for this sandbox
     bool started = false;          // the latest cycle ended with `ok`
     bool probing = false;
+    steady::time_point cycle_began{};  // the first held request of the latest wake cycle
+    steady::time_point started_at{};   // its `ok`
+    bool port_opened = false;          // a port answered since (wake metrics, once per cycle)
   };
 
   bool eligible(const Pending& p, const HeldRequest& r) const { return !r.wake || p.started; }

@@ -13,7 +13,10 @@ constexpr std::chrono::milliseconds kAcceptBackoff{20};
 }  // namespace
 
 Worker::Worker(ServerState& s, std::size_t /*index*/)
-    : state(s), options(s.options), activity(s.activity.impl().add_shard()), routes(s.routes),
+    : state(s), options(s.options), activity(s.activity.impl().add_shard()),
+      counters(s.add_counters()),
+      access_log(s.options.access_log ? &s.options.access_log->add_shard() : nullptr),
+      routes(s.routes),
       gate(*this), mailbox(std::make_shared<Mailbox>(ioc)),
       pool(s.options.max_idle_per_backend, s.options.upstream_idle_timeout), sweep_timer_(ioc) {}
 
@@ -85,6 +88,7 @@ asio::awaitable<void> Worker::accept_loop() {
     if (state.open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
       error_code ignored;
       socket.close(ignored);  // §3.10: closed at once, nothing written
+      counters.reject(RejectReason::max_connections);
       continue;
     }
     state.open_connections.fetch_add(1, std::memory_order_relaxed);

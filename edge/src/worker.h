@@ -58,6 +58,8 @@ class Worker {
   ServerState& state;
   const EdgeOptions& options;
   ActivityShard& activity;
+  WorkerCounters& counters;
+  AccessLogWriter::Shard* access_log;  // null: no access log
   RouteTableReader routes;
   UlidGenerator ids;
   std::list<ConnectionHandle*> connections;

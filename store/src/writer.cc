@@ -98,7 +98,15 @@ std::size_t Writer::depth() const {
 
 WriterStats Writer::stats() const {
   std::lock_guard lock(mu_);
-  return WriterStats{queue_.size(), batches_, jobs_committed_, jobs_failed_};
+  WriterStats s;
+  s.queue_depth = queue_.size();
+  s.batches = batches_;
+  s.jobs_committed = jobs_committed_;
+  s.jobs_failed = jobs_failed_;
+  s.write_errors = write_errors_;
+  s.commit_counts = commit_counts_;
+  s.commit_seconds = commit_seconds_;
+  return s;
 }
 
 void Writer::run() {
@@ -139,6 +147,7 @@ void Writer::run_batch(std::vector<Entry>& batch) {
   // becomes final only when COMMIT returns.
   std::vector<std::optional<Status>> results(batch.size());
   std::optional<Error> batch_error;  // the whole transaction failed
+  const auto began = std::chrono::steady_clock::now();
 
   if (Status st = conn_->exec("BEGIN IMMEDIATE"); !st) batch_error = st.error();
 
@@ -188,14 +197,17 @@ void Writer::run_batch(std::vector<Entry>& batch) {
     }
   }
 
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   std::uint64_t committed = 0;
   std::uint64_t failed = 0;
+  std::uint64_t errors = 0;
   std::vector<Status> outcomes;
   outcomes.reserve(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!results[i]) {
       if (batch_error && !batch[i].stop.stop_requested()) {
         outcomes.push_back(*batch_error);  // never started because the batch failed first
+        ++errors;
       } else {
         outcomes.push_back(Error{Errc::cancelled, "the write was cancelled before it started"});
       }
@@ -203,9 +215,11 @@ void Writer::run_batch(std::vector<Entry>& batch) {
     } else if (!*results[i]) {
       outcomes.push_back(*results[i]);  // the job's own error is the more useful one
       ++failed;
+      ++errors;
     } else if (batch_error) {
       outcomes.push_back(*batch_error);
       ++failed;
+      ++errors;
     } else {
       outcomes.push_back(ok());
       ++committed;
@@ -219,6 +233,11 @@ void Writer::run_batch(std::vector<Entry>& batch) {
     if (committed > 0) ++batches_;
     jobs_committed_ += committed;
     jobs_failed_ += failed;
+    write_errors_ += errors;
+    std::size_t bucket = 0;
+    while (bucket < kCommitBuckets.size() && took > kCommitBuckets[bucket]) ++bucket;
+    ++commit_counts_[bucket];
+    commit_seconds_ += took;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) deliver(batch[i].done, std::move(outcomes[i]));
 }

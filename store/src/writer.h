@@ -70,6 +70,9 @@ class Writer {
   std::uint64_t batches_ = 0;
   std::uint64_t jobs_committed_ = 0;
   std::uint64_t jobs_failed_ = 0;
+  std::uint64_t write_errors_ = 0;
+  std::array<std::uint64_t, kCommitBuckets.size() + 1> commit_counts_{};
+  double commit_seconds_ = 0;
 
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <fstream>
 
 namespace sandboxd::control {
 namespace {
@@ -113,6 +114,56 @@ TEST(MetricsRegistry, CountsDockerCallsApiRequestsAndWakes) {
   EXPECT_TRUE(has("sandboxd_wakes_total{result=\"timeout\"} 1"));
   EXPECT_TRUE(has("sandboxd_wakes_total{result=\"ok\"} 0"));
   EXPECT_TRUE(has("sandboxd_reaper_stops_total{reason=\"idle\",band=\"\"} 1"));
+}
+
+TEST(MetricsRegistry, ApiDurationsWakePhasesAndReaperRuns) {
+  Metrics m;
+  m.set_api_routes({"/v1/sandboxes"});
+  m.api_request(0, "POST", 201, 0.03);
+  m.api_request(0, "GET", 200);  // no duration: counted, not timed
+  m.wake_phase(WakePhase::queue, 0.001);
+  m.wake_phase(WakePhase::start, 0.4);
+  m.reaper_run(Reaper::idle);
+  m.reaper_run(Reaper::idle);
+  m.reaper_stop_failure(Reaper::idle);
+  TextWriter w;
+  m.write(w);
+  m.write_wake_phases(w);
+  const std::string& t = w.text();
+  auto has = [&](const std::string& line) { return t.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has("sandboxd_api_request_duration_seconds_bucket{route=\"/v1/sandboxes\",method=\"POST\",le=\"0.05\"} 1")) << t;
+  EXPECT_TRUE(has("sandboxd_api_request_duration_seconds_bucket{route=\"/v1/sandboxes\",method=\"POST\",le=\"0.025\"} 0")) << t;
+  EXPECT_EQ(t.find("sandboxd_api_request_duration_seconds_count{route=\"/v1/sandboxes\",method=\"GET\"}"),
+            std::string::npos);
+  EXPECT_TRUE(has("sandboxd_wake_phase_seconds_bucket{phase=\"queue\",le=\"0.005\"} 1")) << t;
+  EXPECT_TRUE(has("sandboxd_wake_phase_seconds_bucket{phase=\"start\",le=\"0.25\"} 0")) << t;
+  EXPECT_TRUE(has("sandboxd_wake_phase_seconds_bucket{phase=\"start\",le=\"0.5\"} 1")) << t;
+  EXPECT_TRUE(has("sandboxd_reaper_runs_total{reaper=\"idle\"} 2")) << t;
+  EXPECT_TRUE(has("sandboxd_reaper_runs_total{reaper=\"pressure\"} 0")) << t;
+  EXPECT_TRUE(has("sandboxd_reaper_stop_failures_total{reason=\"idle\"} 1")) << t;
+  for (const char* family : {"sandboxd_api_request_duration_seconds", "sandboxd_reaper_runs_total",
+                             "sandboxd_reaper_stop_failures_total"}) {
+    EXPECT_NE(t.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
+  }
+}
+
+TEST(HostMemory, ReadsTotalAndAvailableFromMeminfo) {
+  const std::string path = ::testing::TempDir() + "/meminfo";
+  {
+    std::ofstream out(path);
+    out << "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   12000000 kB\n";
+  }
+  auto mem = read_host_memory(path);
+  ASSERT_TRUE(mem);
+  EXPECT_EQ(mem->total_bytes, 24000000ull * 1024);
+  EXPECT_EQ(mem->available_bytes, 12000000ull * 1024);
+  {
+    std::ofstream out(path);
+    out << "MemTotal:       24000000 kB\n";  // no MemAvailable (kernels before 3.14)
+  }
+  EXPECT_FALSE(read_host_memory(path));
+  EXPECT_FALSE(read_host_memory(path + ".missing"));
+  EXPECT_TRUE(read_host_memory());  // this machine's
 }
 
 TEST(MetricsRegistry, ProcessFamiliesComeFromProc) {

@@ -1,6 +1,9 @@
 // GET /metrics (SPEC §2.5.15, §11) against the real binary and Docker Engine.
+#include "raw_http.h"
 #include "sandboxd_fixture.h"
 
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -85,6 +88,107 @@ TEST_F(Metrics, ExportsEveryFamilyWithHelpAndType) {
             1.0) << again.body;
   EXPECT_EQ(sample(again.body, R"(sandboxd_api_requests_total{route="",method="GET",class="4xx"})"), 1.0)
       << again.body;
+}
+
+// The edge's families (SPEC §11) after preview requests, with log.access_log on a file
+// (SPEC §3.11).
+class EdgeMetricsAndAccessLog : public SandboxdTest {
+ protected:
+  SandboxdConfig config() const override {
+    SandboxdConfig c;
+    c.extra = "log:\n  access_log: " + access_log() + "\n";
+    return c;
+  }
+  std::string access_log() const { return logs_.path() + "/access.log"; }
+
+  std::optional<RawResponse> preview_get(const std::string& host) {
+    RawConnection conn(sd().edge_port());
+    conn.send("GET / HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    return conn.read_response(false, std::chrono::seconds(60));
+  }
+
+  TempDir logs_;
+};
+
+TEST_F(EdgeMetricsAndAccessLog, EdgeFamiliesHaveHelpAndTypeAndCountPreviewRequests) {
+  std::string id = create_v1("u", "p");
+  ASSERT_FALSE(id.empty());
+  ASSERT_NE(sd().edge_port(), 0) << sd().log();
+  // A proxied request (the app writes its page right after start: wait for it, bounded),
+  // then one the edge answers itself.
+  std::optional<RawResponse> res;
+  ASSERT_TRUE(wait_until([&] {
+    res = preview_get(preview_host(id, 3000));
+    return res && res->status == 200;
+  }, std::chrono::seconds(30))) << (res ? res->body : "no answer");
+  auto missing = preview_get(preview_host("01ARZ3NDEKTSV4RRFFQ69G5FAV", 3000));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  // A request is counted when it ends, just after its last byte went out: poll.
+  const std::string edge_404 =
+      R"(sandboxd_edge_requests_total{class="4xx",source="edge",listener="http"})";
+  Answer a;
+  ASSERT_TRUE(wait_until([&] {
+    a = sd().get("/metrics");
+    return sample(a.body, edge_404) == 1.0;
+  }, std::chrono::seconds(5))) << a.body;
+
+  std::set<std::string> helped, typed;
+  std::istringstream in(a.body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# HELP ", 0) == 0) helped.insert(line.substr(7, line.find(' ', 7) - 7));
+    if (line.rfind("# TYPE ", 0) == 0) typed.insert(line.substr(7, line.find(' ', 7) - 7));
+  }
+  for (const char* family :
+       {"sandboxd_edge_requests_total", "sandboxd_edge_request_duration_seconds",
+        "sandboxd_edge_bytes_total", "sandboxd_edge_connections_open",
+        "sandboxd_edge_connections_total", "sandboxd_edge_connections_rejected_total",
+        "sandboxd_edge_tunnels_open", "sandboxd_edge_tunnels_closed_total",
+        "sandboxd_edge_held_requests", "sandboxd_edge_errors_total",
+        "sandboxd_edge_upstream_connections_open", "sandboxd_edge_upstream_retries_total",
+        "sandboxd_edge_access_log_dropped_total", "sandboxd_port_waits_total",
+        "sandboxd_held_request_seconds"}) {
+    EXPECT_TRUE(helped.contains(family)) << family;
+    EXPECT_TRUE(typed.contains(family)) << family;
+  }
+  for (const char* histogram :
+       {"sandboxd_edge_request_duration_seconds", "sandboxd_held_request_seconds"}) {
+    EXPECT_NE(a.body.find(std::string("# TYPE ") + histogram + " histogram"), std::string::npos)
+        << histogram;
+  }
+
+  const std::string upstream_2xx =
+      R"(sandboxd_edge_requests_total{class="2xx",source="upstream",listener="http"})";
+  EXPECT_GE(sample(a.body, upstream_2xx).value_or(0), 1.0) << a.body;
+  EXPECT_EQ(sample(a.body, R"(sandboxd_edge_errors_total{code="no_such_sandbox"})"), 1.0);
+  EXPECT_EQ(sample(a.body, R"(sandboxd_edge_errors_total{code="http_400"})"), 0.0);  // listed at 0
+  EXPECT_GE(sample(a.body, R"(sandboxd_edge_request_duration_seconds_count{source="upstream"})")
+                .value_or(0), 1.0);
+  EXPECT_EQ(
+      sample(a.body, R"(sandboxd_edge_request_duration_seconds_bucket{source="edge",le="+Inf"})"),
+      sample(a.body, R"(sandboxd_edge_request_duration_seconds_count{source="edge"})"));
+  EXPECT_GT(sample(a.body, R"(sandboxd_edge_bytes_total{direction="out"})").value_or(0), 0);
+  EXPECT_EQ(sample(a.body, R"(sandboxd_edge_tunnels_open{protocol="websocket"})"), 0.0);
+  EXPECT_EQ(sample(a.body, R"(sandboxd_edge_tunnels_closed_total{by="sandbox_stop"})"), 0.0);
+  EXPECT_EQ(sample(a.body, R"(sandboxd_edge_connections_rejected_total{reason="tls_handshake"})"),
+            0.0);
+  EXPECT_EQ(sample(a.body, "sandboxd_edge_access_log_dropped_total"), 0.0);
+  EXPECT_TRUE(sample(a.body, R"(sandboxd_port_waits_total{result="ok"})").has_value());
+  EXPECT_TRUE(
+      sample(a.body, R"(sandboxd_held_request_seconds_count{result="forwarded"})").has_value());
+
+  // log.access_log: one JSON line per request in the file, within about a second.
+  std::string text;
+  ASSERT_TRUE(wait_until([&] {
+    std::ifstream f(access_log());
+    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return text.find("\"error\":\"no_such_sandbox\"") != std::string::npos;
+  }, std::chrono::seconds(3))) << text;
+  EXPECT_NE(text.find("\"sandbox_id\":\"" + id + "\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"status\":200"), std::string::npos) << text;
+  // The access lines no longer go to sandboxd's own log.
+  EXPECT_EQ(sd().log().find("\"client_ip\""), std::string::npos);
 }
 
 class MetricsDisabled : public SandboxdTest {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -143,6 +144,44 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
+std::string engine_now() {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch()).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld.%09lld", static_cast<long long>(ns / 1000000000),
+                static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+std::vector<std::string> engine_container_actions(const std::string& container, const std::string& since,
+                                                  const std::vector<std::string>& actions) {
+  json::array wanted;
+  for (const auto& a : actions) wanted.emplace_back(a);
+  json::object filters{{"container", json::array{json::value(container)}},
+                       {"type", json::array{"container"}},
+                       {"event", std::move(wanted)}};
+  auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+  EngineAnswer a = engine_call("GET", "/events?since=" + since + "&until=" +
+                                          std::to_string(now_s + 1) + "&filters=" +
+                                          url_encode(json::serialize(filters)));
+  // The answer is a stream of JSON objects, one per line, oldest first.
+  std::vector<std::string> seen;
+  std::size_t begin = 0;
+  while (begin < a.body.size()) {
+    std::size_t end = a.body.find('\n', begin);
+    if (end == std::string::npos) end = a.body.size();
+    json::value event = parse_or_null(a.body.substr(begin, end - begin));
+    if (str_of(event, "Type") == "container") seen.push_back(str_of(event, "Action"));
+    begin = end + 1;
+  }
+  return seen;
+}
+
+int engine_container_starts(const std::string& container, const std::string& since) {
+  return static_cast<int>(engine_container_actions(container, since, {"start"}).size());
+}
+
 bool ensure_test_image(std::string* problem) {
   static std::optional<std::string> outcome;  // "" when the image is there
   if (!outcome) {
@@ -151,8 +190,10 @@ bool ensure_test_image(std::string* problem) {
       outcome = "no Docker Engine answers on " + docker_socket() +
                 "; start one: eval \"$(scripts/docker-engine.sh start)\"";
     } else {
+      // The image runs this build's testapp (image/testapp/) as its app.
       Process build({std::string(SANDBOXD_SOURCE_DIR) + "/image/build-test-image.sh", kImage},
-                    {"DOCKER_HOST=unix://" + docker_socket()});
+                    {"DOCKER_HOST=unix://" + docker_socket(),
+                     std::string("TESTAPP=") + SANDBOXD_TESTAPP});
       auto st = build.wait_exit(120s);
       outcome = st && *st == 0 ? std::string() : "build-test-image.sh failed: " + build.err();
     }
@@ -214,7 +255,7 @@ Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
                      "  listen: " + config_.listen + "\n" + config_.control_lines +
                      "edge:\n"
                      "  http:\n"
-                     "    listen: 127.0.0.1:0\n"
+                     "    listen: 127.0.0.1:0\n" + config_.edge_lines +
                      "docker:\n"
                      "  socket: unix://" + docker_socket() + "\n"
                      "  image: " + config_.image + "\n"

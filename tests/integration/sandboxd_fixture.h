@@ -70,6 +70,18 @@ std::string preview_host(std::string id, int port);
 // Percent-encodes a query value.
 std::string url_encode(const std::string& s);
 
+// The current time as the engine's `/events?since=` takes it: Unix seconds with nanoseconds.
+std::string engine_now();
+
+// How many `start` events the engine recorded for `container` (name or id) from `since`
+// (an engine_now() value) until now. The query ends a second after now: the engine streams
+// until `until`, so this takes up to about a second.
+int engine_container_starts(const std::string& container, const std::string& since);
+// The `actions` events (e.g. "start", "die") the engine recorded for `container` from
+// `since` until now, oldest first; takes up to about a second, as above.
+std::vector<std::string> engine_container_actions(const std::string& container, const std::string& since,
+                                                  const std::vector<std::string>& actions);
+
 // Builds image/build-test-image.sh's image once per process; false (with a message in
 // `problem`) when the engine does not answer or the build fails.
 bool ensure_test_image(std::string* problem);
@@ -97,6 +109,7 @@ struct SandboxdConfig {
   std::string listen = "127.0.0.1:0";
   std::string image = "sandboxd-test:latest";
   std::string control_lines;
+  std::string edge_lines;  // after `http: listen`, e.g. "  timeouts:\n    header_read: 1s\n"
   std::string docker_lines;
   std::string sandbox_lines;
   std::string extra;
@@ -119,6 +132,8 @@ class Sandboxd {
   // SIGTERM and wait; false when it did not exit in time.
   bool terminate();
   bool running() const { return process_ != nullptr; }
+  // The PID of the running sandboxd (its /proc entry), or -1.
+  int pid() const { return process_ ? process_->pid() : -1; }
 
   std::uint16_t port() const { return port_; }
   // The preview edge's bound port, read from the log ("edge listening ... port=N"); 0 if none.

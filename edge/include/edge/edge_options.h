@@ -5,13 +5,14 @@
 // only what it cannot serve with (an unparsable listen host, an empty preview suffix).
 #pragma once
 
+#include "edge/access_log_writer.h"
 #include "edge/ip_address.h"
 #include "edge/route_table.h"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,9 +71,9 @@ struct EdgeOptions {
   ms wake_timeout{60'000};
   ms probe_interval{25};
 
-  // One JSON object per request (§3.11), without the newline. Called on worker threads,
-  // possibly concurrently, when a response ends; it must not block. Empty: no access log.
-  std::function<void(std::string_view line)> access_log;
+  // §3.11: where each request's JSON line goes, through a buffer per worker; null: no
+  // access log. The caller may keep a reference to reopen it (SIGHUP).
+  std::shared_ptr<AccessLogWriter> access_log;
 };
 
 }  // namespace sandboxd::edge

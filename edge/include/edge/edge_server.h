@@ -10,12 +10,14 @@
 // `stop(grace)` closes the listeners, closes idle keep-alive connections, lets requests in
 // flight, streams and held requests run until `grace`, then answers what is still held with
 // `503 shutting_down`, closes everything and joins the threads. The destructor stops with a
-// zero grace if `stop` was not called. `port()` and `stats()` are thread-safe; `stop` must
-// not be called from a worker thread (an access-log callback, a Waker's `wake`).
+// zero grace if `stop` was not called. `port()`, `stats()`, `metrics()` and
+// `reopen_access_log()` are thread-safe; `stop` must not be called from a worker thread (a
+// Waker's `wake`). Counters stay readable after `stop`.
 #pragma once
 
 #include "base/result.h"
 #include "edge/activity.h"
+#include "edge/edge_metrics.h"
 #include "edge/edge_options.h"
 #include "edge/route_table.h"
 #include "edge/waker.h"
@@ -48,6 +50,11 @@ class EdgeServer {
 
   std::uint16_t port() const;
   EdgeStats stats() const;
+  // SPEC §11's edge families, summed over the workers now (edge/edge_metrics.h).
+  EdgeMetrics metrics() const;
+  // Opens the access log file again (SIGHUP, logrotate); ok when there is none or it is
+  // stderr. On failure the old file stays in use.
+  Status reopen_access_log();
   // From any thread. `done` runs once every worker has finished what it was doing when this
   // was called, so no request still acts on a route table published before the call (SPEC
   // §4.4 step 4). It runs on a worker thread, or at once when no worker runs.

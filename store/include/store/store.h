@@ -21,6 +21,7 @@
 // already submitted runs and gets its `done` before the writer stops.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -62,11 +63,22 @@ using WriteJob = std::function<Status(Tx&)>;
 using WriteDone = std::function<void(Status)>;
 using ReadFn = std::function<Status(Tx&)>;
 
+// Upper bounds (seconds) of the writer's transaction-time histogram: SPEC §11's store and
+// Docker latency buckets.
+inline constexpr std::array<double, 15> kCommitBuckets{.0005, .001, .0025, .005, .01,
+                                                       .025,  .05,  .1,    .25,  .5,
+                                                       1,     2.5,  5,     10,   30};
+
 struct WriterStats {
   std::size_t queue_depth = 0;
   std::uint64_t batches = 0;  // transactions committed
   std::uint64_t jobs_committed = 0;
   std::uint64_t jobs_failed = 0;  // job errors, commit failures and cancellations
+  std::uint64_t write_errors = 0;  // jobs_failed without the cancellations
+  // Time of each transaction, BEGIN to COMMIT (or ROLLBACK): one count per bound of
+  // kCommitBuckets plus +Inf, not cumulated, and the sum in seconds.
+  std::array<std::uint64_t, kCommitBuckets.size() + 1> commit_counts{};
+  double commit_seconds = 0;
 };
 
 class Store {

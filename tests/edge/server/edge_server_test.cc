@@ -1,6 +1,7 @@
 // The edge's I/O layer over real sockets on 127.0.0.1: a test upstream behind it, a test
-// client in front, and a Waker double that does what control does (publish `running`,
-// then call `done`). No sleeps: every wait is on a condition with a deadline.
+// client in front, a Waker double that does what control does (publish `running`, then
+// call `done`), and the access log written to a file in a temporary directory. No sleeps:
+// every wait is on a condition with a deadline.
 #include "edge/edge_server.h"
 
 #include "test_peers.h"
@@ -8,13 +9,21 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <numeric>
+#include <sstream>
 
 namespace sandboxd::edge {
 namespace {
@@ -148,10 +157,22 @@ class EdgeServerTest : public ::testing::Test {
     upstream_ = std::make_unique<TestUpstream>();
     app_port_ = upstream_->port();
     id_ = new_ulid();
+    char dir[] = "/tmp/edge-server-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    log_path_ = dir_ + "/access.log";
+    AccessLogOptions log;
+    log.flush_interval = 20ms;  // the tests read lines soon after the response
+    auto writer = AccessLogWriter::open(log_path_, log);
+    ASSERT_TRUE(writer) << writer.error().message();
+    writer_ = std::move(*writer);
   }
 
   void TearDown() override {
     server_.reset();
+    writer_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
 
   EdgeOptions options() {
@@ -162,10 +183,7 @@ class EdgeServerTest : public ::testing::Test {
     o.preview_suffix = std::string(kSuffix);
     o.wake_timeout = 10s;
     o.probe_interval = 10ms;
-    o.access_log = [this](std::string_view line) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(line);
-    };
+    o.access_log = writer_;
     return o;
   }
 
@@ -209,10 +227,17 @@ class EdgeServerTest : public ::testing::Test {
                "Sec-WebSocket-Version: 13\r\n");
   }
 
-  std::vector<std::string> log_lines() {
-    std::lock_guard lock(log_mu_);
-    return log_;
+  // The access log's lines so far.
+  std::vector<std::string> log_lines() const { return read_lines(log_path_); }
+
+  static std::vector<std::string> read_lines(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
   }
+
+  EdgeMetrics metrics() const { return server_->metrics(); }
 
   RouteTablePublisher routes_;
   ActivityTable activity_;
@@ -222,14 +247,50 @@ class EdgeServerTest : public ::testing::Test {
   Ulid id_;
   std::mutex routes_mu_;
   std::map<std::string, Route> table_;
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
+  std::string dir_;
+  std::string log_path_;
+  std::shared_ptr<AccessLogWriter> writer_;
   std::unique_ptr<EdgeServer> server_;
 };
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
+
+// ---- reading EdgeMetrics (SPEC §11) ----
+
+template <class E>
+constexpr std::size_t at(E e) {
+  return static_cast<std::size_t>(e);
+}
+
+std::uint64_t errors(const EdgeMetrics& m, std::string_view code) {
+  const auto it = std::find(kEdgeErrorCodes.begin(), kEdgeErrorCodes.end(), code);
+  EXPECT_NE(it, kEdgeErrorCodes.end()) << code;
+  if (it == kEdgeErrorCodes.end()) return 0;
+  return m.errors[static_cast<std::size_t>(it - kEdgeErrorCodes.begin())];
+}
+
+std::uint64_t all_errors(const EdgeMetrics& m) {
+  std::uint64_t n = 0;
+  for (std::uint64_t e : m.errors) n += e;
+  return n;
+}
+
+std::uint64_t requests(const EdgeMetrics& m, std::string_view cls, Source source) {
+  const auto it = std::find(kClassNames.begin(), kClassNames.end(), cls);
+  return m.requests[static_cast<std::size_t>(it - kClassNames.begin())][at(source)];
+}
+
+std::uint64_t all_requests(const EdgeMetrics& m) {
+  std::uint64_t n = 0;
+  for (const auto& by_source : m.requests) {
+    for (std::uint64_t r : by_source) n += r;
+  }
+  return n;
+}
+
+std::uint64_t rejected(const EdgeMetrics& m, RejectReason r) { return m.rejected[at(r)]; }
 
 // ---- proxying ----
 
@@ -328,6 +389,49 @@ TEST_F(EdgeServerTest, KeepAliveReusesUpstreamConnections) {
   }
   EXPECT_EQ(upstream_->accepts(), 1);
   EXPECT_EQ(server_->stats().upstream_reuses, 12u);
+}
+
+// Local TCP connections in TIME_WAIT whose remote port is `port` (/proc/net/tcp, state 06).
+int time_waits_towards(std::uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  int n = 0;
+  char remote_port[8];
+  std::snprintf(remote_port, sizeof remote_port, ":%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (state == "06" && remote.ends_with(remote_port)) ++n;
+  }
+  return n;
+}
+
+TEST_F(EdgeServerTest, ConnectionsAboveThePoolSizeCloseWithoutTimeWait) {
+  publish(RouteState::running);
+  EdgeOptions o = options();
+  o.max_idle_per_backend = 1;
+  o.upstream_idle_timeout = 60s;  // the pooled one stays for the whole test
+  o.workers = 1;                   // one pool
+  start(o);
+  // Eight requests in flight at once need eight upstream connections; one goes back to the
+  // pool and the other seven are closed by the edge without leaving TIME_WAIT behind.
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_unique<Client>(port()));
+    ASSERT_TRUE(clients.back()->send(get("/sse")));  // held open until released
+  }
+  ASSERT_TRUE(eventually([&] { return upstream_->accepts() == 8; }));
+  upstream_->release();
+  for (auto& c : clients) {
+    auto r = c->read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_TRUE(eventually([&] { return server_->metrics().upstream_connections_open == 1; }))
+      << server_->metrics().upstream_connections_open;
+  EXPECT_EQ(time_waits_towards(app_port_), 0);
 }
 
 TEST_F(EdgeServerTest, PipelinedRequestsAreAnsweredInOrder) {
@@ -471,6 +575,19 @@ TEST_F(EdgeServerTest, UpgradeTunnelsBytesBothWays) {
   EXPECT_TRUE(eventually([&] { return activity_.get(id_)->open_tunnels == 0; }));
 }
 
+TEST_F(EdgeServerTest, TunnelClosesWhenTheAppClosesItsSide) {
+  publish(RouteState::running);
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send(upgrade("/ws")));
+  ASSERT_TRUE(c.read_until("hello\n"));
+  ASSERT_TRUE(c.send("last words, quit"));
+  // The echo arrives, then the edge closes although the client keeps its side open.
+  EXPECT_TRUE(c.wait_closed(5s));
+  EXPECT_NE(c.received().find("last words, quit"), std::string::npos) << c.received();
+  EXPECT_TRUE(eventually([&] { return activity_.get(id_)->open_tunnels == 0; }));
+}
+
 // ---- edge answers ----
 
 TEST_F(EdgeServerTest, UnknownSandboxIsJsonForApisAndHtmlForBrowsers) {
@@ -554,6 +671,22 @@ TEST_F(EdgeServerTest, BadRequestIsRejectedAndClosed) {
   EXPECT_EQ(r->body, "400 Bad Request\n");
   EXPECT_EQ(r->header("connection"), "close");
   EXPECT_TRUE(c.wait_closed());
+  // §11: a 4xx the edge wrote, under http_400, and a connection cut for a bad request.
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return requests(m, "4xx", Source::edge) == 1 && errors(m, "http_400") == 1 &&
+           m.request_duration[at(Source::edge)].count() == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(errors(m, "http_400"), 1u);
+  EXPECT_EQ(all_errors(m), 1u);
+  EXPECT_EQ(rejected(m, RejectReason::bad_request), 1u);
+  EXPECT_EQ(all_requests(m), 1u);
+  EXPECT_EQ(m.request_duration[at(Source::edge)].count(), 1u);
+  // §3.11: the rejected request has its access line.
+  ASSERT_TRUE(eventually([&] { return log_lines().size() == 1; }));
+  EXPECT_TRUE(contains(log_lines()[0], "\"status\":400")) << log_lines()[0];
+  EXPECT_TRUE(contains(log_lines()[0], "\"route\":\"edge_error\"")) << log_lines()[0];
 }
 
 TEST_F(EdgeServerTest, HeaderReadTimeoutGives408OrASilentClose) {
@@ -570,6 +703,17 @@ TEST_F(EdgeServerTest, HeaderReadTimeoutGives408OrASilentClose) {
   Client silent(port());
   EXPECT_TRUE(silent.wait_closed(5s));
   EXPECT_EQ(silent.received(), "");
+  // §11: both connections were cut by header_read; only the 408 is an answer.
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return rejected(m, RejectReason::header_timeout) == 2 && all_requests(m) == 1 &&
+           errors(m, "http_408") == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(errors(m, "http_408"), 1u);
+  EXPECT_EQ(all_errors(m), 1u);
+  EXPECT_EQ(requests(m, "4xx", Source::edge), 1u);
+  EXPECT_EQ(rejected(m, RejectReason::bad_request), 0u);
 }
 
 // ---- hold and wake ----
@@ -808,6 +952,13 @@ TEST_F(EdgeServerTest, ConnectionsPerClientAreCapped) {
   EXPECT_EQ(r->status, 429);
   EXPECT_EQ(r->header("retry-after"), "1");
   EXPECT_TRUE(c.wait_closed());
+  // §11: a rejected connection and an answer the edge wrote, but no request.
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(rejected(m, RejectReason::per_client), 1u);
+  EXPECT_EQ(errors(m, "http_429"), 1u);
+  EXPECT_EQ(all_errors(m), 1u);
+  EXPECT_EQ(all_requests(m), 0u);
+  EXPECT_EQ(m.connections_total, 3u);
 }
 
 TEST_F(EdgeServerTest, ConnectionsOverTheProcessLimitAreClosedAtOnce) {
@@ -819,6 +970,8 @@ TEST_F(EdgeServerTest, ConnectionsOverTheProcessLimitAreClosedAtOnce) {
   Client b(port());
   EXPECT_TRUE(b.wait_closed());
   EXPECT_EQ(b.received(), "");
+  // Counted just after the close the client saw.
+  EXPECT_TRUE(eventually([&] { return rejected(metrics(), RejectReason::max_connections) == 1; }));
   ASSERT_TRUE(a.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   auto r = a.read();
   ASSERT_TRUE(r);
@@ -956,6 +1109,430 @@ TEST_F(EdgeServerTest, WritesOneAccessLogLinePerRequest) {
   EXPECT_TRUE(contains(line, "\"user_agent\":\"test-agent\"")) << line;
   EXPECT_FALSE(contains(line, "secret"));
   EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+
+// ---- metrics (SPEC §11) ----
+
+TEST_F(EdgeServerTest, ProxiedRequestCountsAsUpstream2xxWithItsBytesAndDuration) {
+  publish(RouteState::running);
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: " + host() +
+                     "\r\nContent-Length: 11\r\n\r\nhello world"));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // Counted just after the last byte went out, each counter on its own.
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return requests(m, "2xx", Source::upstream) == 1 &&
+           m.request_duration[at(Source::upstream)].count() == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(m.listener, "http");
+  EXPECT_EQ(all_requests(m), 1u);
+  EXPECT_EQ(m.request_duration[at(Source::upstream)].count(), 1u);
+  EXPECT_GT(m.request_duration[at(Source::upstream)].sum, 0.0);
+  EXPECT_EQ(m.request_duration[at(Source::edge)].count(), 0u);
+  EXPECT_EQ(m.bytes_in, 11u);                // the request body
+  EXPECT_EQ(m.bytes_out, r->body.size());    // the response body
+  EXPECT_EQ(all_errors(m), 0u);
+  EXPECT_EQ(m.upstream_connections_open, 1);  // back in the pool
+  EXPECT_EQ(m.upstream_retries, 0u);
+  EXPECT_EQ(m.connections_total, 1u);
+  EXPECT_EQ(m.connections_open, 1u);
+}
+
+TEST_F(EdgeServerTest, EdgeAnswersCountAsEdgeRequestsUnderTheirCode) {
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/")));  // no such sandbox
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return all_requests(m) == 2 && m.request_duration[at(Source::edge)].count() == 2 &&
+           all_errors(m) == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(requests(m, "4xx", Source::edge), 1u);
+  EXPECT_EQ(requests(m, "2xx", Source::edge), 1u);  // /healthz is the edge's answer too
+  EXPECT_EQ(errors(m, "no_such_sandbox"), 1u);
+  EXPECT_EQ(all_errors(m), 1u);
+  EXPECT_EQ(m.request_duration[at(Source::edge)].count(), 2u);
+  EXPECT_EQ(m.request_duration[at(Source::upstream)].count(), 0u);
+  EXPECT_EQ(m.bytes_in, 0u);
+  EXPECT_EQ(m.bytes_out, 0u);  // the edge's own pages are not client body bytes
+}
+
+TEST_F(EdgeServerTest, HeldRequestThatTimesOutIsObservedAsTimeout) {
+  publish(RouteState::stopped);
+  waker_.set_manual();  // never released
+  EdgeOptions o = options();
+  o.wake_timeout = 300ms;
+  start(o);
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/")));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return m.held_seconds[at(HeldResult::timeout)].count() == 1 &&
+           requests(m, "5xx", Source::edge) == 1 && errors(m, "wake_timeout") == 1;
+  }));
+  EdgeMetrics m = metrics();
+  const DurationHistogram& held = m.held_seconds[at(HeldResult::timeout)];
+  EXPECT_GE(held.sum, 0.29);
+  // Nothing at or below the 0.25 s bound: it was held for the whole wake.timeout.
+  for (std::size_t i = 0; kDurationBuckets[i] <= 0.25; ++i) EXPECT_EQ(held.counts[i], 0u) << i;
+  for (HeldResult other : {HeldResult::forwarded, HeldResult::refused, HeldResult::failed,
+                           HeldResult::gone}) {
+    EXPECT_EQ(m.held_seconds[at(other)].count(), 0u);
+  }
+  EXPECT_EQ(errors(m, "wake_timeout"), 1u);
+  EXPECT_EQ(requests(m, "5xx", Source::edge), 1u);
+  EXPECT_EQ(m.port_waits, (std::array<std::uint64_t, 3>{}));  // a wake, not a port wait
+  EXPECT_EQ(m.held_requests, 0u);
+}
+
+TEST_F(EdgeServerTest, RefusedConnectIsAPortWaitCountedOkThenForwarded) {
+  app_port_ = closed_port();
+  publish(RouteState::running);
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/echo")));
+  ASSERT_TRUE(eventually([&] { return server_->stats().held == 1; }));
+  EXPECT_EQ(metrics().held_requests, 1u);
+  TestUpstream late(app_port_);
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return requests(m, "2xx", Source::upstream) == 1 &&
+           m.held_seconds[at(HeldResult::forwarded)].count() == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(m.port_waits[at(PortWaitResult::ok)], 1u);
+  EXPECT_EQ(m.port_waits[at(PortWaitResult::timeout)], 0u);
+  EXPECT_EQ(m.held_seconds[at(HeldResult::forwarded)].count(), 1u);
+  EXPECT_EQ(all_errors(m), 0u);
+}
+
+TEST_F(EdgeServerTest, PortWaitThatNeverOpensCountsATimeout) {
+  app_port_ = closed_port();
+  publish(RouteState::running);
+  EdgeOptions o = options();
+  o.wake_timeout = 300ms;
+  start(o);
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/")));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return errors(m, "port_not_open") == 1 &&
+           m.held_seconds[at(HeldResult::timeout)].count() == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(m.port_waits[at(PortWaitResult::timeout)], 1u);
+  EXPECT_EQ(m.port_waits[at(PortWaitResult::ok)], 0u);
+  EXPECT_EQ(m.held_seconds[at(HeldResult::timeout)].count(), 1u);
+}
+
+TEST_F(EdgeServerTest, RefusedWakeAndHoldCapCountAsRefused) {
+  publish(RouteState::stopped);
+  waker_.set_outcome(WakeOutcome::refused(7));
+  EdgeOptions o = options();
+  o.max_held_requests_per_sandbox = 1;
+  start(o);
+  Client a(port());
+  ASSERT_TRUE(a.send(get("/")));
+  auto r = a.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return m.held_seconds[at(HeldResult::refused)].count() == 1 &&
+           errors(m, "wake_refused") == 1;
+  }));
+
+  // The cap: one request is held, the next is refused at once (held for 0 s).
+  waker_.set_outcome(WakeOutcome::ok());
+  waker_.set_manual();
+  Client b(port());
+  ASSERT_TRUE(b.send(get("/echo")));
+  ASSERT_TRUE(eventually([&] { return server_->stats().held == 1; }));
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/echo")));
+  r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("x-sandbox-error"), "too_many_held");
+  EXPECT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return m.held_seconds[at(HeldResult::refused)].count() == 2 &&
+           errors(m, "too_many_held") == 1;
+  }));
+  EXPECT_EQ(metrics().held_seconds[at(HeldResult::refused)].counts[0], 1u);  // le=0.005
+  waker_.release();
+  r = b.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(eventually(
+      [&] { return metrics().held_seconds[at(HeldResult::forwarded)].count() == 1; }));
+}
+
+TEST_F(EdgeServerTest, TunnelClosedByTheClientIsCountedAsClient) {
+  publish(RouteState::running);
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send(upgrade("/ws")));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 101);
+  ASSERT_TRUE(c.read_until("hello\n"));
+  ASSERT_TRUE(eventually(
+      [&] { return metrics().tunnels_open[at(TunnelProtocol::websocket)] == 1; }));
+  ASSERT_TRUE(c.send("ping-123"));
+  ASSERT_TRUE(c.read_until("ping-123"));
+  c.shutdown_write();
+  EXPECT_TRUE(c.wait_closed());
+  // The tunnel is counted closed as it ends, the request just after.
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return m.tunnels_closed[at(TunnelEnd::client)] == 1 &&
+           requests(m, "1xx", Source::upstream) == 1;
+  }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(m.tunnels_open, (std::array<std::int64_t, 2>{}));
+  EXPECT_EQ(std::accumulate(m.tunnels_closed.begin(), m.tunnels_closed.end(), 0ull), 1u);
+  EXPECT_EQ(requests(m, "1xx", Source::upstream), 1u);
+  EXPECT_EQ(m.request_duration[at(Source::upstream)].count(), 0u);  // tunnels are left out
+  EXPECT_EQ(m.bytes_in, 8u);        // "ping-123"
+  EXPECT_EQ(m.bytes_out, 6u + 8u);  // "hello\n" and the echo
+}
+
+TEST_F(EdgeServerTest, TunnelsEndedForASandboxStopAreCountedAsSandboxStop) {
+  publish(RouteState::running);
+  start();
+  upstream_->release();  // /ws-frames sends its frames whole
+  Client ws(port());
+  ASSERT_TRUE(ws.send(upgrade("/ws-frames")));
+  ASSERT_TRUE(ws.read_until("three"));
+  Client raw(port());
+  ASSERT_TRUE(raw.send(get("/ws", "Upgrade: test-protocol\r\nConnection: Upgrade\r\n")));
+  ASSERT_TRUE(raw.read_until("hello\n"));
+  ASSERT_TRUE(eventually([&] {
+    EdgeMetrics m = metrics();
+    return m.tunnels_open[at(TunnelProtocol::websocket)] == 1 &&
+           m.tunnels_open[at(TunnelProtocol::other)] == 1;
+  }));
+  EXPECT_TRUE(called_within(
+      [&](std::function<void()> done) { server_->end_tunnels(id_, std::move(done)); }, 5s));
+  EXPECT_TRUE(ws.read_until(std::string("\x03\xe9") + "sandbox stopping", 1s));
+  ASSERT_TRUE(ws.send(std::string("\x88\x82\x01\x02\x03\x04") + "\x02\xeb"));
+  EXPECT_TRUE(ws.wait_closed(3s));
+  EXPECT_TRUE(raw.wait_closed(3s));
+  ASSERT_TRUE(eventually(
+      [&] { return metrics().tunnels_closed[at(TunnelEnd::sandbox_stop)] == 2; }));
+  EdgeMetrics m = metrics();
+  EXPECT_EQ(m.tunnels_open, (std::array<std::int64_t, 2>{}));
+  EXPECT_EQ(m.tunnels_closed[at(TunnelEnd::client)], 0u);
+  EXPECT_EQ(m.tunnels_closed[at(TunnelEnd::upstream)], 0u);
+}
+
+TEST_F(EdgeServerTest, IdleTunnelIsCountedAsIdle) {
+  publish(RouteState::running);
+  EdgeOptions o = options();
+  o.websocket_idle = 300ms;
+  start(o);
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/ws", "Upgrade: test-protocol\r\nConnection: Upgrade\r\n")));
+  ASSERT_TRUE(c.read_until("hello\n"));
+  EXPECT_TRUE(c.wait_closed(5s));
+  ASSERT_TRUE(eventually([&] { return metrics().tunnels_closed[at(TunnelEnd::idle)] == 1; }));
+  EXPECT_EQ(metrics().tunnels_open[at(TunnelProtocol::other)], 0);
+}
+
+// ---- the access log file (SPEC §3.11) ----
+
+TEST_F(EdgeServerTest, AccessLinesReachTheFileWithinASecond) {
+  const std::string path = dir_ + "/default.log";
+  auto writer = AccessLogWriter::open(path);  // the default flush interval
+  ASSERT_TRUE(writer) << writer.error().message();
+  publish(RouteState::running);
+  EdgeOptions o = options();
+  o.access_log = *writer;
+  start(o);
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/echo?n=1")));
+  ASSERT_TRUE(c.read());
+  // "At least once a second", with slack for a loaded machine.
+  EXPECT_TRUE(eventually([&] { return read_lines(path).size() == 1; }, 1500ms));
+  ASSERT_TRUE(c.send(get("/echo?n=2")));
+  ASSERT_TRUE(c.read());
+  EXPECT_TRUE(eventually([&] { return read_lines(path).size() == 2; }, 1500ms));
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(contains(lines[0], "\"target\":\"/echo?n=1\"")) << lines[0];
+  EXPECT_TRUE(contains(lines[1], "\"target\":\"/echo?n=2\"")) << lines[1];
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  EXPECT_EQ(st.st_mode & 0777, 0640 & ~mask);
+}
+
+TEST_F(EdgeServerTest, ReopenSendsLaterLinesToTheNewFile) {
+  publish(RouteState::running);
+  start();
+  Client c(port());
+  ASSERT_TRUE(c.send(get("/echo?before")));
+  ASSERT_TRUE(c.read());
+  ASSERT_TRUE(eventually([&] { return log_lines().size() == 1; }));
+  // logrotate's way: move the file, then tell the writer.
+  const std::string rotated = log_path_ + ".1";
+  ASSERT_EQ(::rename(log_path_.c_str(), rotated.c_str()), 0);
+  ASSERT_TRUE(server_->reopen_access_log());
+  ASSERT_TRUE(c.send(get("/echo?after")));
+  ASSERT_TRUE(c.read());
+  ASSERT_TRUE(eventually([&] { return log_lines().size() == 1; }));
+  EXPECT_TRUE(contains(log_lines()[0], "/echo?after")) << log_lines()[0];
+  const auto old = read_lines(rotated);
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_TRUE(contains(old[0], "/echo?before")) << old[0];
+}
+
+// A FIFO whose read end is open but not read: once its (one page) buffer is full, a write
+// to it blocks, as a write to a stalled disk or an unread stderr pipe would. `drain()`
+// then reads it in a thread until the last writer closes it.
+class StalledPipe {
+ public:
+  explicit StalledPipe(std::string path) : path_(std::move(path)) {
+    ::signal(SIGPIPE, SIG_IGN);  // as sandboxd does: a write after the reader left fails
+    EXPECT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+    // Non-blocking, so that this open does not wait for a writer.
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    EXPECT_GE(fd_, 0);
+    ::fcntl(fd_, F_SETPIPE_SZ, 4096);
+  }
+  ~StalledPipe() {
+    if (!reader_.joinable()) drain(2s);  // a test that failed early: unblock the writer
+    reader_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  const std::string& path() const { return path_; }
+  int capacity() const { return ::fcntl(fd_, F_GETPIPE_SZ); }
+  void drain(std::chrono::milliseconds limit = 20s) {
+    reader_ = std::thread([this, limit] {
+      const auto until = Clock::now() + limit;
+      char buf[65536];
+      while (Clock::now() < until) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        const ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n == 0) return;  // every writer closed it
+        if (n > 0) received_.append(buf, static_cast<std::size_t>(n));
+      }
+    });
+  }
+  // After drain(): what was read, once the writer closed its end.
+  const std::string& received() {
+    reader_.join();
+    return received_;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::thread reader_;
+  std::string received_;
+};
+
+TEST_F(EdgeServerTest, AWriterThatFallsBehindDropsAndCountsLines) {
+  StalledPipe pipe(dir_ + "/fifo");
+  AccessLogOptions o;
+  o.flush_interval = 10ms;
+  o.max_buffered_bytes = 4096;
+  auto opened = AccessLogWriter::open(pipe.path(), o);
+  ASSERT_TRUE(opened) << opened.error().message();
+  std::shared_ptr<AccessLogWriter> writer = std::move(*opened);
+  AccessLogWriter::Shard& shard = writer->add_shard();
+  const std::string line(99, 'x');  // 100 bytes with its newline
+  ASSERT_EQ(pipe.capacity(), 4096);
+  std::uint64_t appended = 0;
+  ASSERT_TRUE(eventually([&] {
+    shard.append(line);
+    ++appended;
+    return writer->dropped() > 0;
+  }));
+  // The writer is stuck in write(2): appends still return at once, and all but what fits
+  // in the pipe, the writer's batch and the shard (40 lines each) are dropped and counted.
+  const auto began = Clock::now();
+  for (int i = 0; i < 10000; ++i) shard.append(line);
+  appended += 10000;
+  EXPECT_LT(Clock::now() - began, 1s);
+  EXPECT_LE(appended - writer->dropped(), 3u * 40u);
+  // Once the pipe is read again, every line that was kept arrives whole.
+  pipe.drain();
+  EXPECT_TRUE(writer->flush(5s));
+  const std::uint64_t dropped = writer->dropped();
+  writer.reset();
+  const std::string& got = pipe.received();
+  const auto lines = static_cast<std::uint64_t>(std::count(got.begin(), got.end(), '\n'));
+  EXPECT_EQ(lines + dropped, appended);
+  EXPECT_EQ(got.size(), lines * 100);
+}
+
+TEST_F(EdgeServerTest, DroppedAccessLinesAreInTheEdgeMetrics) {
+  StalledPipe pipe(dir_ + "/fifo");
+  AccessLogOptions lo;
+  lo.flush_interval = 10ms;
+  lo.max_buffered_bytes = 2048;
+  auto writer = AccessLogWriter::open(pipe.path(), lo);
+  ASSERT_TRUE(writer) << writer.error().message();
+  EdgeOptions o = options();
+  o.access_log = *writer;
+  o.workers = 1;
+  start(std::move(o));
+  Client c(port());
+  // A few hundred bytes a line: the pipe and both buffers are full after some dozens.
+  int sent = 0;
+  ASSERT_TRUE(eventually([&] {
+    if (!c.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")) return false;
+    if (!c.read()) return false;
+    ++sent;
+    return metrics().access_log_dropped > 0;
+  }));
+  EXPECT_EQ(metrics().access_log_dropped, (*writer)->dropped());
+  // Every request counted, logged or not.
+  EXPECT_TRUE(eventually([&] {
+    return requests(metrics(), "2xx", Source::edge) == static_cast<std::uint64_t>(sent);
+  }));
+  pipe.drain();
+  server_.reset();
+  writer->reset();  // the last owner: the writer closes the pipe once it has written all
+  const std::string& got = pipe.received();
+  EXPECT_GT(std::count(got.begin(), got.end(), '\n'), 0);
+}
+
+TEST(EdgeAccessLogWriter, OpensStderrAndRefusesAPathItCannotOpen) {
+  auto err = AccessLogWriter::open("stderr");
+  ASSERT_TRUE(err) << err.error().message();
+  EXPECT_TRUE((*err)->reopen());  // nothing to reopen
+  auto bad = AccessLogWriter::open("/nonexistent-dir/access.log");
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(contains(bad.error().message(), "/nonexistent-dir/access.log"))
+      << bad.error().message();
+  EXPECT_FALSE(AccessLogWriter::open(""));
 }
 
 }  // namespace

@@ -262,6 +262,7 @@ void TestUpstream::serve(int fd) {
       buf.clear();
       while (fill_from(fd, buf, Clock::now() + 30s, &stop_)) {
         if (!send_all(fd, buf)) break;
+        if (buf.find("quit") != std::string::npos) break;  // the app ends the tunnel
         buf.clear();
       }
       ::shutdown(fd, SHUT_RDWR);

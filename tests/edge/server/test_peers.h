@@ -2,7 +2,8 @@
 //  - `TestUpstream`: a small HTTP/1.1 app server (a thread per connection) with routes that
 //    echo the request, stream bodies without keeping them, answer chunked and SSE
 //    responses piece by piece (the test says when the rest may come), and switch to an
-//    echoing tunnel after a 101 (/ws) or send WebSocket frames, one cut in two until
+//    echoing tunnel after a 101 (/ws, which it closes after echoing "quit") or send
+//    WebSocket frames, one cut in two until
 //    released (/ws-frames). It counts the connections it accepts.
 //  - `Client`: one client connection that sends exact bytes and reads responses (Content-
 //    Length, chunked or close-delimited), optionally counting a body instead of keeping it.
@@ -33,7 +34,7 @@ class TestUpstream {
 
   std::uint16_t port() const { return port_; }
   int accepts() const { return accepts_.load(); }
-  // Lets every /sse, /slow and /ws-frames response send the rest of its body.
+  // Lets every /sse, /sse-close and /ws-frames response send the rest of its body.
   void release();
 
  private:
