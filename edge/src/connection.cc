@@ -26,7 +26,9 @@ namespace sandboxd::edge::detail {
 
 namespace {
 
-constexpr std::size_t kHeadBuffer = 16 * 1024;
+// Enough for a whole head: the head parser takes any split, so a longer head just takes more
+// reads. Kept small because every idle keep-alive connection holds one.
+constexpr std::size_t kHeadBuffer = 4 * 1024;
 constexpr std::size_t kMaxBuffer = 64 * 1024;      // §3.10: one 64 KiB buffer per direction
 constexpr std::size_t kHeldBodyBytes = 16 * 1024;  // §3.6 rule 8
 constexpr std::size_t kDrainBytes = 64 * 1024;     // §3.3 linger, §3.7 refused body
@@ -64,6 +66,10 @@ class InBuffer {
     if (begin_ == end_) begin_ = end_ = 0;
   }
   void clear() { begin_ = end_ = 0; }
+  // Gives back a buffer that grew past `capacity` (for a body) once it is empty.
+  void shrink(std::size_t capacity) {
+    if (empty() && data_.size() > capacity) std::vector<char>(capacity).swap(data_);
+  }
   // Space for the next read, at most `limit` bytes (and within a buffer of `capacity`).
   asio::mutable_buffer room(std::size_t capacity, std::size_t limit = kMaxBuffer) {
     if (data_.size() < capacity) data_.resize(capacity);
@@ -254,6 +260,7 @@ class Connection {
 
   asio::awaitable<ReadHead> read_head(bool first) {
     idle_ = true;
+    in_.shrink(kHeadBuffer);  // an idle connection keeps only a head's worth
     set_deadline(first ? opt_.header_read : opt_.keepalive_idle);
     for (;;) {
       if (!in_.empty()) {
@@ -358,12 +365,14 @@ class Connection {
     r.client_ip = client_ip_;
     r.client_port = client_port_;
     r.https = opt_.https;
-    r.method = h.method;
-    r.host = h.host;
-    r.target = h.target;
-    r.proto = x_.http10 ? "HTTP/1.0" : "HTTP/1.1";
-    r.user_agent = h.field("user-agent").value_or("");
-    r.referer = h.field("referer").value_or("");
+    if (w_.access_log != nullptr) {  // only the access line reads these copies
+      r.method = h.method;
+      r.host = h.host;
+      r.target = h.target;
+      r.proto = x_.http10 ? "HTTP/1.0" : "HTTP/1.1";
+      r.user_agent = h.field("user-agent").value_or("");
+      r.referer = h.field("referer").value_or("");
+    }
     if (h.chunked) {
       body_is_chunked_ = true;
       body_chunked_.reset();
