@@ -135,6 +135,13 @@ int run_serve(const CommonFlags& flags) {
     int sig = 0;
     if (sigwait(&wait_set, &sig) != 0) continue;
     if (sig == SIGHUP) {
+      // SPEC §3.11: the access log is reopened (for rotation). Re-reading the config (§9.4)
+      // is not implemented yet.
+      if (Status reopened = (*plane)->reopen_logs(); !reopened) {
+        kLog.error("SIGHUP: cannot reopen the access log", {{"error", reopened.error().message()}});
+      } else {
+        kLog.info("SIGHUP: access log reopened");
+      }
       kLog.warn("SIGHUP: config reload is not implemented yet; restart to apply changes");
       continue;
     }

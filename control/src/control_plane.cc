@@ -509,6 +509,8 @@ class ControlPlaneImpl final : public ControlPlane {
   std::uint16_t port() const override { return runtime_ ? runtime_->server.port() : 0; }
   std::uint16_t edge_port() const override { return edge_ ? edge_->port() : 0; }
 
+  Status reopen_logs() override { return edge_ ? edge_->reopen_access_log() : ok(); }
+
   void stop() override {
     // The edge first: its workers call the Waker, which needs the control thread.
     if (edge_) edge_->stop(std::chrono::seconds(1));

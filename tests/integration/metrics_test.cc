@@ -2,6 +2,8 @@
 #include "raw_http.h"
 #include "sandboxd_fixture.h"
 
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -189,6 +191,31 @@ TEST_F(EdgeMetricsAndAccessLog, EdgeFamiliesHaveHelpAndTypeAndCountPreviewReques
   EXPECT_NE(text.find("\"status\":200"), std::string::npos) << text;
   // The access lines no longer go to sandboxd's own log.
   EXPECT_EQ(sd().log().find("\"client_ip\""), std::string::npos);
+}
+
+TEST_F(EdgeMetricsAndAccessLog, SighupReopensTheAccessLogAfterARotation) {
+  std::string id = create_v1("u", "p");
+  ASSERT_FALSE(id.empty());
+  auto missing = preview_get(preview_host(id, 3999));  // an edge answer: port_not_exposed
+  ASSERT_TRUE(missing);
+  auto read = [](const std::string& path) {
+    std::ifstream f(path);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  ASSERT_TRUE(wait_until([&] { return read(access_log()).find("port_not_exposed") != std::string::npos; },
+                         std::chrono::seconds(3)));
+  // Rotation: the file is moved away; without a reopen, lines would go on into the old one.
+  const std::string rotated = access_log() + ".1";
+  ASSERT_EQ(std::rename(access_log().c_str(), rotated.c_str()), 0);
+  sd().signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return sd().log().find("access log reopened") != std::string::npos; },
+                         std::chrono::seconds(5))) << sd().log();
+  auto again = preview_get(preview_host("01ARZ3NDEKTSV4RRFFQ69G5FAV", 3000));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(wait_until([&] { return read(access_log()).find("no_such_sandbox") != std::string::npos; },
+                         std::chrono::seconds(3))) << read(access_log());
+  EXPECT_EQ(read(rotated).find("no_such_sandbox"), std::string::npos);
+  EXPECT_TRUE(sd().get("/healthz").status == 200);  // still serving
 }
 
 class MetricsDisabled : public SandboxdTest {

@@ -355,6 +355,10 @@ bool Sandboxd::terminate() {
   return exited;
 }
 
+void Sandboxd::signal(int sig) {
+  if (process_) process_->signal(sig);
+}
+
 std::string Sandboxd::log() { return read_whole(log_path_); }
 
 Answer Sandboxd::call(const std::string& method, const std::string& target,

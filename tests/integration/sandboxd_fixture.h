@@ -131,6 +131,8 @@ class Sandboxd {
   void kill9();
   // SIGTERM and wait; false when it did not exit in time.
   bool terminate();
+  // Sends a signal to the running process (e.g. SIGHUP).
+  void signal(int sig);
   bool running() const { return process_ != nullptr; }
   // The PID of the running sandboxd (its /proc entry), or -1.
   int pid() const { return process_ ? process_->pid() : -1; }

@@ -33,6 +33,8 @@ class ControlPlane {
   virtual std::uint16_t port() const = 0;
   // The bound preview edge port (edge.http.listen).
   virtual std::uint16_t edge_port() const = 0;
+  // SIGHUP's part that exists today: log.access_log is opened again (after a rotation).
+  virtual Status reopen_logs() = 0;
   virtual void stop() = 0;
 };
 
