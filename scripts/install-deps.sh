@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev node-llhttp libfmt-dev
   libgtest-dev libgmock-dev googletest
-  chromium
+  chromium python3
 )
 
 # ACME (acme/ and tests/acme_lab/): ldns builds the RFC 2136 updates with TSIG; BIND9 and
