@@ -4,9 +4,6 @@
 
 namespace sandboxd {
 
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is not valid.
 std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<std::uint8_t>(s[k]); };
   std::uint8_t c = b(i);
@@ -27,8 +24,6 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return 0;
   return n;
 }
-
-}  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -1,45 +1,13 @@
 #include "runtimed/text.h"
 
+#include "base/json_escape.h"
+
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 
 namespace sandboxd::runtimed {
-
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when the byte there does not
-// start one (bad lead byte, truncated, overlong, surrogate, above U+10FFFF).
-std::size_t sequence_length(std::string_view s, std::size_t i) {
-  auto b = [&](std::size_t k) { return static_cast<std::uint8_t>(s[k]); };
-  std::uint8_t c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  std::uint32_t cp;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;
-  if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return 0;
-  return n;
-}
-
-}  // namespace
 
 std::string format_time_ms(Clock::WallTime t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -90,7 +58,7 @@ std::string valid_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
-    std::size_t n = sequence_length(s, i);
+    std::size_t n = utf8_sequence(s, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";
       ++i;
@@ -106,7 +74,7 @@ std::size_t utf8_cut(std::string_view s, std::size_t max) {
   if (s.size() <= max) return s.size();
   std::size_t i = 0;
   while (i < s.size()) {
-    std::size_t n = sequence_length(s, i);
+    std::size_t n = utf8_sequence(s, i);
     if (n == 0) n = 1;
     if (i + n > max) break;
     i += n;
@@ -119,7 +87,7 @@ std::string first_chars(std::string_view s, std::size_t max_chars) {
   std::size_t i = 0;
   std::size_t chars = 0;
   while (i < s.size() && chars < max_chars) {
-    std::size_t n = sequence_length(s, i);
+    std::size_t n = utf8_sequence(s, i);
     i += n == 0 ? 1 : n;
     ++chars;
   }

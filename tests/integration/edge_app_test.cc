@@ -23,7 +23,6 @@
 #include <cstdint>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <thread>
 
 namespace sandboxd::testing {
@@ -83,14 +82,6 @@ std::uint32_t upload_sum(std::uint64_t size) {
   std::uint32_t sum = 0;
   for (std::uint64_t i = 0; i < size; ++i) sum += upload_byte(i);
   return sum;
-}
-
-// The value of `sandboxd_reaper_stops_total{reason="idle"}` in /metrics, or -1.
-long long idle_reaper_stops(Sandboxd& s) {
-  std::string text = s.get("/metrics").body;
-  std::smatch m;
-  std::regex counter("sandboxd_reaper_stops_total\\{reason=\"idle\",band=\"\"\\} ([0-9]+)");
-  return std::regex_search(text, m, counter) ? std::stoll(m[1]) : -1;
 }
 
 class EdgeAppTest : public SandboxdTest {

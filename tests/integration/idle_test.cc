@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 
 namespace sandboxd::testing {
 namespace {
@@ -55,15 +54,10 @@ class IdleTest : public SandboxdTest {
   // here, so the reaper's stop counter (SPEC §11) names this stop.
   ::testing::AssertionResult stopped_by_reaper(const std::string& id) {
     if (auto st = wait_status(id, "stopped", kStopDeadline); !st) return st;
-    std::string metrics;
-    std::regex counter("sandboxd_reaper_stops_total\\{reason=\"idle\",band=\"\"\\} ([1-9][0-9]*)");
-    bool counted = wait_until([&] {
-      metrics = sd().get("/metrics").body;
-      return std::regex_search(metrics, counter);
-    }, 10s);
+    bool counted = wait_until([&] { return idle_reaper_stops(sd()) >= 1; }, 10s);
     if (!counted) {
       return ::testing::AssertionFailure() << id << " stopped, but no idle-reaper stop counted\n"
-                                           << metrics;
+                                           << sd().get("/metrics").body;
     }
     return ::testing::AssertionSuccess();
   }

@@ -24,30 +24,6 @@ class PreviewTest : public SandboxdTest {
               "\r\nConnection: close\r\n\r\n");
     return conn.read_response(false, std::chrono::seconds(60));
   }
-
-  // Unix time with nanoseconds, as the engine's `since` accepts it ("1700000000.123456789").
-  static std::string engine_now() {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::system_clock::now().time_since_epoch()).count();
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld.%09lld", static_cast<long long>(ns / 1000000000),
-                  static_cast<long long>(ns % 1000000000));
-    return buf;
-  }
-
-  // Container `start` events of `container` since `since`, from the engine.
-  int starts_since(const std::string& container, const std::string& since) {
-    std::string filters = url_encode(R"({"container":[")" + container + R"("],"event":["start"]})");
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
-    auto answer = engine_call("GET", "/events?since=" + since +
-                                         "&until=" + std::to_string(now + 1) +
-                                         "&filters=" + filters);
-    int n = 0;
-    for (std::size_t at = 0; (at = answer.body.find("\"start\"", at)) != std::string::npos; ++at) ++n;
-    // Each event names its action twice ("status" and "Action").
-    return n / 2;
-  }
 };
 
 TEST_F(PreviewTest, RunningSandboxAnswersThroughTheEdge) {
@@ -103,7 +79,7 @@ TEST_F(PreviewTest, StoppedSandboxIsWokenOnceForConcurrentRequests) {
   for (auto& t : clients) t.join();
   for (int i = 0; i < kClients; ++i) EXPECT_EQ(statuses[static_cast<std::size_t>(i)], 200) << i;
   EXPECT_EQ(sd().get("/v1/sandboxes/" + id).str("status"), "running");
-  EXPECT_EQ(starts_since("s-" + id, since), 1) << "exactly one container start for the wake";
+  EXPECT_EQ(engine_container_starts("s-" + id, since), 1) << "exactly one container start for the wake";
 }
 
 }  // namespace

@@ -182,6 +182,14 @@ int engine_container_starts(const std::string& container, const std::string& sin
   return static_cast<int>(engine_container_actions(container, since, {"start"}).size());
 }
 
+long long idle_reaper_stops(Sandboxd& s) {
+  const std::string text = s.get("/metrics").body;
+  const std::string series = "\nsandboxd_reaper_stops_total{reason=\"idle\",band=\"\"} ";
+  const std::size_t at = text.find(series);
+  if (at == std::string::npos) return -1;
+  return std::strtoll(text.c_str() + at + series.size(), nullptr, 10);
+}
+
 bool ensure_test_image(std::string* problem) {
   static std::optional<std::string> outcome;  // "" when the image is there
   if (!outcome) {

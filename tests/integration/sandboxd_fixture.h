@@ -216,6 +216,10 @@ class SandboxdTest : public ::testing::Test {
 // A fresh network name for this process.
 std::string unique_network_name();
 
+// The value of `sandboxd_reaper_stops_total{reason="idle",band=""}` in the /metrics of `s`,
+// or -1 when it is not there.
+long long idle_reaper_stops(Sandboxd& s);
+
 // JSON text of an argv.
 std::string json_argv(const std::vector<std::string>& argv);
 

@@ -3,10 +3,15 @@
 // output is always valid JSON.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace sandboxd {
+
+// Length of the valid UTF-8 sequence that starts at s[i] (1 to 4), or 0 when the bytes there
+// do not start one (bad lead byte, truncated, overlong, surrogate, above U+10FFFF).
+std::size_t utf8_sequence(std::string_view s, std::size_t i);
 
 // Appends `"<escaped s>"` to out.
 void append_json_string(std::string& out, std::string_view s);
