@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential g++ cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
-  libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev node-llhttp libfmt-dev
+  libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev node-llhttp libfmt-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest
   chromium python3
 )

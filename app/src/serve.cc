@@ -128,7 +128,9 @@ int run_serve(const CommonFlags& flags) {
     std::fprintf(stderr, "sandboxd: %s\n", plane.error().detail.c_str());
     return kExitConfig;
   }
-  kLog.info("sandboxd started", {{"control_port", (*plane)->port()}, {"edge_port", (*plane)->edge_port()}});
+  kLog.info("sandboxd started", {{"control_port", (*plane)->port()},
+                                 {"edge_port", (*plane)->edge_port()},
+                                 {"edge_https_port", (*plane)->edge_https_port()}});
 
   int exit_code = kExitOk;
   for (;;) {
@@ -142,6 +144,7 @@ int run_serve(const CommonFlags& flags) {
       } else {
         kLog.info("SIGHUP: access log reopened");
       }
+      (*plane)->reload_certificates();  // tls.mode files: the pair is read again
       kLog.warn("SIGHUP: config reload is not implemented yet; restart to apply changes");
       continue;
     }

@@ -3,6 +3,8 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/ulid.h"
+#include "certificates.h"
+#include "files_api.h"
 #include "text_util.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -160,9 +162,11 @@ ApiResult<store::SandboxRow> Api::legacy_row(const Request& r) const {
 Api::Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
          ReadinessSource& readiness, ObjectContext objects)
     : service_(service), config_(config), auth_(auth), readiness_(readiness),
-      objects_(std::move(objects)) {
+      objects_(std::move(objects)), files_(std::make_unique<FilesApi>(service, config)) {
   add_routes();
 }
+
+Api::~Api() = default;
 
 void Api::add_routes() {
   auto bind = [this](boost::asio::awaitable<Response> (Api::*fn)(Request&)) {
@@ -213,6 +217,17 @@ void Api::add_routes() {
   add_route({"POST", "/v1/sandboxes/{id}/start", bind(&Api::v1_start), false, true, true});
   add_route({"POST", "/v1/sandboxes/{id}/stop", bind(&Api::v1_stop), false, true, true});
   add_route({"POST", "/v1/sandboxes/{id}/exec", bind(&Api::v1_exec), false, true, true});
+  // Files (SPEC §2.7.6-2.7.10); PUT takes the raw body.
+  auto files = [this](boost::asio::awaitable<Response> (FilesApi::*fn)(Request&)) {
+    return [this, fn](Request& r) { return (files_.get()->*fn)(r); };
+  };
+  add_route({"GET", "/v1/sandboxes/{id}/files", files(&FilesApi::list)});
+  add_route({"PUT", "/v1/sandboxes/{id}/files", files(&FilesApi::write), false, true, false, true});
+  add_route({"GET", "/v1/sandboxes/{id}/files/content", files(&FilesApi::read)});
+  add_route({"GET", "/v1/sandboxes/{id}/export", files(&FilesApi::export_tar)});
+  // Certificates (SPEC §2.7.11, §10.5).
+  add_route({"GET", "/v1/certificates", bind(&Api::certificates)});
+  add_route({"POST", "/v1/certificates/renew", bind(&Api::renew_certificates), false, true});
   // SPEC §2.5.15, §11: authenticated; absent (404) when metrics.enabled is false.
   if (config_.metrics.enabled) add_route({"GET", "/metrics", bind(&Api::metrics)});
 }
@@ -287,6 +302,12 @@ std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_
     return r;
   }
   if (m.bad_escape) return error_response(req.path, 400, "invalid_id", "malformed percent-escape in the path");
+  if (m.route->raw_body && content_length && *content_length > config_.files.write_max) {
+    Response r = error_response(req.path, 413, "payload_too_large",
+                                "the body is larger than files.write_max");
+    r.close = true;
+    return r;
+  }
   if (m.route->json_body) {
     if (content_length && *content_length > config_.control.max_json_body) {
       Response r = error_response(req.path, 413, "payload_too_large", "request body too large");
@@ -309,6 +330,7 @@ std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_
 }
 
 std::uint64_t Api::body_limit(const Request& req) const {
+  if (req.route && req.route->raw_body) return config_.files.write_max;
   return req.route && req.route->json_body ? config_.control.max_json_body : 0;
 }
 
@@ -730,6 +752,35 @@ Response Api::exec_stream_response(Request& r, const std::string& id, ExecReques
     co_await sink.write(tail);
   };
   return res;
+}
+
+// SPEC §10.5: the certificate state; `{"mode":"off","certificates":[]}` without TLS.
+boost::asio::awaitable<Response> Api::certificates(Request&) {
+  Response r;
+  r.body = certs_ != nullptr ? certs_->status_json()
+                             : std::string(R"({"mode":"off","certificates":[]})");
+  co_return r;
+}
+
+// SPEC §10.2: an attempt now, skipping a backoff but not a rate-limit wait.
+boost::asio::awaitable<Response> Api::renew_certificates(Request& req) {
+  std::chrono::seconds retry_after{0};
+  const RenewOutcome o = certs_ != nullptr ? certs_->renew_now(&retry_after) : RenewOutcome::not_acme;
+  switch (o) {
+    case RenewOutcome::started:
+      co_return json_answer(202, json::object{{"started", true}});
+    case RenewOutcome::in_progress:
+      co_return error_response(req.path, 409, "conflict", "a certificate attempt is already running");
+    case RenewOutcome::rate_limited: {
+      Response r = error_response(req.path, 429, "rate_limited",
+                                  "the CA asked to wait before the next attempt");
+      r.headers.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(retry_after.count(), 1)));
+      co_return r;
+    }
+    case RenewOutcome::not_acme:
+      break;
+  }
+  co_return error_response(req.path, 400, "invalid_request", "tls.mode is not acme");
 }
 
 }  // namespace sandboxd::control

@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 namespace sandboxd::control {
@@ -38,10 +39,14 @@ class MetricsSource {
   virtual std::string metrics_text() = 0;
 };
 
+class FilesApi;
+class CertificateSource;
+
 class Api final : public HttpHandler {
  public:
   Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
       ReadinessSource& readiness, ObjectContext objects);
+  ~Api() override;
 
   // Runs on the complete head. An answer means: send it and do not read the body (which
   // also means no `100 Continue`). Sets request.route and request.params otherwise.
@@ -52,6 +57,10 @@ class Api final : public HttpHandler {
   std::uint64_t body_limit(const Request& request) const override;
 
   boost::asio::awaitable<Response> handle(Request& request) override;
+
+  // GET /v1/certificates and POST /v1/certificates/renew answer from `source` (which must
+  // outlive the Api); without it they say tls.mode is off.
+  void set_certificates(CertificateSource& source) { certs_ = &source; }
 
   // Preview URLs name the edge's bound port, known only once the edge listens.
   void set_edge_port(std::uint16_t port) { objects_.edge_port = port; }
@@ -101,6 +110,10 @@ class Api final : public HttpHandler {
   std::vector<std::string> route_patterns_;  // distinct patterns, in route order
   Metrics* metrics_ = nullptr;
   MetricsSource* metrics_source_ = nullptr;
+  std::unique_ptr<FilesApi> files_;  // SPEC §2.7.6-2.7.10
+  CertificateSource* certs_ = nullptr;
+  boost::asio::awaitable<Response> certificates(Request& r);
+  boost::asio::awaitable<Response> renew_certificates(Request& r);
 };
 
 }  // namespace sandboxd::control

@@ -7,6 +7,7 @@
 #include "docker/socket.h"
 #include "edge/edge_server.h"
 #include "edge_bridge.h"
+#include "certificates.h"
 #include "http_server.h"
 #include "idle_reaper.h"
 #include "metrics.h"
@@ -147,6 +148,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
              "the probe succeeds), first_byte (dispatch until the first upstream byte).");
     metrics.write_wake_phases(w);
     if (edge_metrics) write_edge_wake_phases(w, *edge_metrics);
+    if (certs != nullptr) certs->write_metrics(w);
     metrics.write(w);
     write_process_metrics(w);
     return w.take();
@@ -437,6 +439,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   ServiceWaker waker;
   std::function<void(const Error&)> on_fatal;
   edge::EdgeServer* edge = nullptr;  // set once the edge listens; outlives the control thread
+  CertificateSource* certs = nullptr;  // likewise
   std::set<std::string> handing_over;  // see hand_over
   asio::any_io_executor service_executor;
   std::optional<std::chrono::steady_clock::time_point> docker_ok_at;
@@ -477,6 +480,13 @@ class ControlPlaneImpl final : public ControlPlane {
     kLog.info("control listening",
               {{"address", cfg.control.listen.host}, {"port", runtime_->server.port()}});
     runtime_->publish_routes();
+    // Issuance never blocks start-up: this loads files or a stored certificate, or makes
+    // the placeholder; the ACME manager works in the background.
+    auto certs = CertificateSource::create(cfg);
+    if (!certs) return certs.error();
+    certs_ = std::move(*certs);
+    runtime_->certs = certs_.get();
+    runtime_->api.set_certificates(*certs_);
     if (auto edge_started = start_edge(cfg); !edge_started) return edge_started.error();
     auto rt = runtime_;
     asio::co_spawn(ioc_, [rt] { return rt->boot(); }, asio::detached);
@@ -488,6 +498,7 @@ class ControlPlaneImpl final : public ControlPlane {
   // needs a privilege this process lacks (SPEC §9.1); an explicit address never does.
   Status start_edge(const config::Config& cfg) {
     edge::EdgeOptions options = edge_options(cfg);
+    if (auto first = certs_->initial()) options.certificates = std::move(*first);
     auto access_log = open_access_log(cfg);  // log.access_log: off, stderr or a file
     if (!access_log) return access_log.error();
     options.access_log = std::move(*access_log);
@@ -501,17 +512,28 @@ class ControlPlaneImpl final : public ControlPlane {
     if (!started) return started.error();
     edge_ = std::move(*started);
     runtime_->edge = edge_.get();
-    runtime_->api.set_edge_port(edge_->port());
+    runtime_->api.set_edge_port(options.tls ? edge_->https_port() : edge_->port());
+    certs_->attach(*edge_);
     kLog.info("edge listening", {{"address", options.listen_host}, {"port", edge_->port()}});
+    if (options.tls) {
+      kLog.info("edge https listening",
+                {{"address", options.https_listen_host}, {"port", edge_->https_port()}});
+    }
     return ok();
   }
 
   std::uint16_t port() const override { return runtime_ ? runtime_->server.port() : 0; }
   std::uint16_t edge_port() const override { return edge_ ? edge_->port() : 0; }
+  std::uint16_t edge_https_port() const override { return edge_ ? edge_->https_port() : 0; }
+
+  void reload_certificates() override {
+    if (certs_) certs_->reload_files();
+  }
 
   Status reopen_logs() override { return edge_ ? edge_->reopen_access_log() : ok(); }
 
   void stop() override {
+    if (certs_) certs_->stop();  // no certificate reaches the edge from here on
     // The edge first: its workers call the Waker, which needs the control thread.
     if (edge_) edge_->stop(std::chrono::seconds(1));
     if (!thread_.joinable()) return;
@@ -529,6 +551,7 @@ class ControlPlaneImpl final : public ControlPlane {
  private:
   asio::io_context ioc_{1};  // first member: destroyed last, after everything bound to it
   std::shared_ptr<Runtime> runtime_;
+  std::unique_ptr<CertificateSource> certs_;
   std::unique_ptr<edge::EdgeServer> edge_;
   std::thread thread_;
 };

@@ -74,7 +74,11 @@ edge::EdgeOptions edge_options(const config::Config& c) {
   edge::EdgeOptions o;
   o.listen_host = c.edge.http.listen.host;
   o.listen_port = c.edge.http.listen.port;
-  o.https = false;
+  o.tls = c.tls.mode != config::TlsMode::off;
+  o.https_listen_host = c.edge.https.listen.host;
+  o.https_listen_port = c.edge.https.listen.port;
+  o.redirect_http = c.edge.redirect_http;
+  o.tls13_only = c.tls.min_version == config::TlsVersion::v1_3;
   o.workers = c.edge.workers;
   o.preview_suffix = c.preview_suffix();
   o.ports.allow_undeclared = c.preview.undeclared_ports == config::UndeclaredPorts::allow;
@@ -112,7 +116,6 @@ Result<std::shared_ptr<edge::AccessLogWriter>> open_access_log(const config::Con
 }
 
 void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m) {
-  const std::string_view listener = m.listener;
   auto gauge = [&w](std::string_view name, std::string_view help, double v) {
     w.family(name, "gauge", help);
     w.sample(name, {}, v);
@@ -138,12 +141,10 @@ void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m) {
     }
   };
 
-  w.family("sandboxd_edge_connections_open", "gauge", "Open client connections.");
-  w.sample("sandboxd_edge_connections_open", {{"listener", listener}},
-           static_cast<double>(m.connections_open));
-  w.family("sandboxd_edge_connections_total", "counter", "Accepted client connections.");
-  w.sample("sandboxd_edge_connections_total", {{"listener", listener}},
-           static_cast<double>(m.connections_total));
+  per_label("sandboxd_edge_connections_open", "gauge", "Open client connections.", "listener",
+            edge::kListenerNames, m.connections_open);
+  per_label("sandboxd_edge_connections_total", "counter", "Accepted client connections.",
+            "listener", edge::kListenerNames, m.connections_total);
   per_label("sandboxd_edge_connections_rejected_total", "counter",
             "Client connections refused or cut.", "reason", edge::kRejectNames, m.rejected);
   gauge("sandboxd_edge_held_requests", "Requests held right now.",
@@ -151,12 +152,14 @@ void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m) {
 
   w.family("sandboxd_edge_requests_total", "counter",
            "Finished requests; source=edge when the edge wrote the answer.");
-  for (std::size_t c = 0; c < edge::kClassNames.size(); ++c) {
-    for (std::size_t s = 0; s < edge::kSourceNames.size(); ++s) {
-      w.sample("sandboxd_edge_requests_total",
-               {{"class", edge::kClassNames[c]}, {"source", edge::kSourceNames[s]},
-                {"listener", listener}},
-               static_cast<double>(m.requests[c][s]));
+  for (std::size_t l = 0; l < edge::kListenerNames.size(); ++l) {
+    for (std::size_t c = 0; c < edge::kClassNames.size(); ++c) {
+      for (std::size_t s = 0; s < edge::kSourceNames.size(); ++s) {
+        w.sample("sandboxd_edge_requests_total",
+                 {{"class", edge::kClassNames[c]}, {"source", edge::kSourceNames[s]},
+                  {"listener", edge::kListenerNames[l]}},
+                 static_cast<double>(m.requests[l][c][s]));
+      }
     }
   }
   histograms("sandboxd_edge_request_duration_seconds",
@@ -180,6 +183,18 @@ void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m) {
   counter("sandboxd_edge_access_log_dropped_total",
           "Access log lines dropped because the writer fell behind.",
           static_cast<double>(m.access_log_dropped));
+  w.family("sandboxd_tls_handshakes_total", "counter", "TLS handshakes.");
+  for (std::size_t i = 0; i < edge::kTlsVersionNames.size(); ++i) {
+    w.sample("sandboxd_tls_handshakes_total",
+             {{"result", "ok"}, {"version", edge::kTlsVersionNames[i]}},
+             static_cast<double>(m.tls_handshakes_ok[i]));
+  }
+  w.sample("sandboxd_tls_handshakes_total", {{"result", "failed"}, {"version", ""}},
+           static_cast<double>(m.tls_handshakes_failed));
+  w.family("sandboxd_tls_reloads_total", "counter", "Certificate set swaps.");
+  w.sample("sandboxd_tls_reloads_total", {{"result", "ok"}}, static_cast<double>(m.tls_reloads_ok));
+  w.sample("sandboxd_tls_reloads_total", {{"result", "error"}},
+           static_cast<double>(m.tls_reloads_error));
   per_label("sandboxd_port_waits_total", "counter", "Port waits on running sandboxes.", "result",
             edge::kPortWaitNames, m.port_waits);
   histograms("sandboxd_held_request_seconds", "Time each request was held.", "result",

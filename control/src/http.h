@@ -49,6 +49,9 @@ class BodySink {
  public:
   virtual ~BodySink() = default;
   virtual boost::asio::awaitable<bool> write(std::string_view chunk) = 0;
+  // Ends the response without its last (zero-length) chunk and closes the connection, so
+  // the client sees that the body is truncated (an export that cannot be completed, §7).
+  virtual void abort() = 0;
 };
 
 struct Response {

@@ -71,6 +71,7 @@ class ChunkSink final : public BodySink {
     if (ec) failed_ = true;
     co_return !failed_;
   }
+  void abort() override { failed_ = true; }
   bool failed() const { return failed_; }
 
  private:

@@ -25,6 +25,7 @@ struct Route {
   bool open = false;      // no authentication (healthz, readyz, llm.txt)
   bool mutating = false;  // read-only tokens get 403
   bool json_body = false;  // reads a JSON body (Content-Type checked, size capped)
+  bool raw_body = false;   // takes raw bytes of any type, capped at files.write_max (PUT …/files)
 };
 
 struct RouteMatch {

@@ -125,6 +125,16 @@ asio::awaitable<Status> SandboxService::save(const store::SandboxRow& row,
   co_return co_await write_state(std::move(job));
 }
 
+asio::awaitable<Status> SandboxService::record_audit(const Actor& actor, std::string action,
+                                                     const std::string& id, std::string detail) {
+  store::AuditRow row = audit(actor, std::move(action), id, std::move(detail));
+  store::WriteJob job = [row](store::Tx& tx) -> Status {
+    if (auto a = store::audit_repo::append(tx, row); !a) return a.error();
+    return ok();
+  };
+  co_return co_await store_write(store_, std::move(job));
+}
+
 asio::awaitable<Status> SandboxService::write_state(store::WriteJob job) {
   Status st = co_await store_write(store_, std::move(job));
   if (st && on_change_) on_change_();

@@ -106,6 +106,10 @@ class SandboxService {
   asio::awaitable<ApiResult<std::string>> exec_detached(const std::string& id,
                                                         const ExecRequest& request, Actor actor);
 
+  // One audit row for an action that changes no sandbox row, e.g. `file.put` (SPEC §7).
+  asio::awaitable<Status> record_audit(const Actor& actor, std::string action,
+                                       const std::string& id, std::string detail);
+
   // Docker's view of the sandbox's container (legacy GET's live_state, SPEC §2.5.3);
   // nullopt when it has no container or the inspect fails.
   asio::awaitable<std::optional<docker::ContainerInfo>> inspect_container(

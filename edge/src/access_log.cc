@@ -82,7 +82,7 @@ void format_access_line(const AccessRecord& r, std::string& out) {
   key(out, "listener");
   out.append(r.https ? "\"https\"" : "\"http\"");
   key(out, "tls");
-  out.append("\"\"");
+  append_json_string(out, r.tls);
   key(out, "method");
   append_json_string(out, r.method);
   key(out, "host");

@@ -15,6 +15,7 @@ struct AccessRecord {
   std::string_view client_ip;
   std::uint16_t client_port = 0;
   bool https = false;
+  std::string_view tls;  // "TLSv1.3", "TLSv1.2", or "" on plain HTTP
   std::string_view method, host, target, proto;
   int status = 0;  // 101 for tunnels, 0 when closed before a status
   std::uint64_t bytes_in = 0, bytes_out = 0;

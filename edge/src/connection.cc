@@ -6,6 +6,7 @@
 // cancels the connection's sockets and sets `expired_`, which the operation then reads.
 
 #include "access_log.h"
+#include "client_stream.h"
 #include "edge/chunked.h"
 #include "edge/forward_head.h"
 #include "edge/preview_host.h"
@@ -14,6 +15,7 @@
 #include "edge_answer.h"
 #include "http_syntax.h"
 #include "response_head.h"
+#include "tls_context.h"
 #include "worker.h"
 
 #include <algorithm>
@@ -37,6 +39,7 @@ constexpr std::chrono::seconds kExpectWait{1};  // send the body anyway, as curl
 constexpr std::size_t kMaxSpans = 32;           // chunks relayed per gathered write
 constexpr int kMaxInterim = 16;                 // 1xx responses before the final one
 constexpr std::chrono::seconds kCloseWait{1};   // §3.9: the WebSocket close handshake
+constexpr std::chrono::milliseconds kTlsCloseWait{200};  // the client's close_notify
 constexpr std::string_view kSandboxStopping = "sandbox stopping";
 constexpr std::string_view kIdleTimeout = "idle timeout";
 
@@ -131,13 +134,13 @@ std::string_view wake_kind(std::string_view code) {
 
 class Connection {
  public:
-  Connection(Worker& w, tcp::socket socket)
-      : w_(w), opt_(w.options), st_(w.state), client_(std::move(socket)),
+  Connection(Worker& w, tcp::socket socket, bool https)
+      : w_(w), opt_(w.options), st_(w.state), client_(std::move(socket)), https_(https),
         parser_(head_limits(w.options)), body_chunked_(body_limits(w.options)),
         resp_(w.options.max_header_bytes), resp_chunked_(ChunkedLimits{}),
         timer_(client_.get_executor()) {
     error_code ec;
-    auto remote = client_.remote_endpoint(ec);
+    auto remote = client_.socket().remote_endpoint(ec);
     if (!ec) {
       peer_ = remote.address();
       if (peer_.is_v6() && peer_.to_v6().is_v4_mapped()) {
@@ -149,8 +152,8 @@ class Connection {
         for (const IpNetwork& net : opt_.trusted_proxies) trusted_ = trusted_ || net.contains(*ip);
       }
     }
-    tune_socket(client_);
-    handle_.client = &client_;
+    tune_socket(client_.socket());
+    handle_.client = &client_.socket();
     handle_.idle = &idle_;
     handle_.held = &held_;
     handle_.abort = [this] { abort(); };
@@ -158,9 +161,11 @@ class Connection {
       end_tunnel(id, std::move(token));
     };
     reg_ = w_.connections.insert(w_.connections.end(), &handle_);
+    bump(w_.counters.connections_open[https_ ? 1 : 0]);
   }
 
   ~Connection() {
+    drop(w_.counters.connections_open[https_ ? 1 : 0]);
     switch_sandbox(nullptr);
     w_.connections.erase(reg_);
     if (counted_client_) st_.clients.remove(peer_);
@@ -170,20 +175,7 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   asio::awaitable<void> run() {
-    if (!trusted_ && !peer_.is_unspecified() &&
-        !st_.clients.try_add(peer_, opt_.max_connections_per_client)) {
-      static const std::size_t k429 = edge_rejection_index(429);
-      w_.counters.reject(RejectReason::per_client);
-      w_.counters.error(k429);
-      set_deadline(opt_.header_read);
-      const auto answer = asio::buffer(too_many_connections_answer());
-      auto a = asio::async_write(client_, answer, nothrow);
-      auto b = watchdog();
-      co_await (std::move(a) || std::move(b));
-      co_return;
-    }
-    counted_client_ = !trusted_ && !peer_.is_unspecified();
-    auto a = serve();
+    auto a = session();
     auto b = watchdog();
     co_await (std::move(a) || std::move(b));
   }
@@ -222,7 +214,7 @@ class Connection {
         expired_ = true;
         deadline_ = steady::time_point::max();
         error_code ignored;
-        client_.cancel(ignored);
+        client_.socket().cancel(ignored);
         if (up_sock_ != nullptr) up_sock_->cancel(ignored);
       }
     }
@@ -230,9 +222,68 @@ class Connection {
 
   void abort() {
     error_code ignored;
-    client_.close(ignored);
+    client_.socket().close(ignored);
     if (up_sock_ != nullptr) up_sock_->close(ignored);
     tunnel_dead_ = true;
+  }
+
+  // ---- the connection ----
+
+  asio::awaitable<void> session() {
+    if (https_ && !co_await handshake()) co_return;
+    if (!trusted_ && !peer_.is_unspecified() &&
+        !st_.clients.try_add(peer_, opt_.max_connections_per_client)) {
+      // §3.10: after TLS, a fixed 429 written without reading, then close.
+      static const std::size_t k429 = edge_rejection_index(429);
+      w_.counters.reject(RejectReason::per_client);
+      w_.counters.error(k429);
+      set_deadline(opt_.header_read);
+      const auto answer = asio::buffer(too_many_connections_answer());
+      co_await asio::async_write(client_, answer, nothrow);
+      co_return;
+    }
+    counted_client_ = !trusted_ && !peer_.is_unspecified();
+    co_await serve();
+  }
+
+  // §3.15: the TLS handshake, within header_read (which also covers the first head).
+  asio::awaitable<bool> handshake() {
+    tls_set_ = w_.tls_contexts();
+    SSL* ssl = tls_set_ ? tls_set_->new_ssl() : nullptr;
+    if (ssl == nullptr) {
+      handshake_failed();
+      co_return false;
+    }
+    client_.start_tls(ssl);
+    set_deadline(opt_.header_read);
+    head_deadline_set_ = true;
+    auto [ec] = co_await client_.tls().async_handshake(asio::ssl::stream_base::server, nothrow);
+    if (ec) {
+      take_expired();
+      handshake_failed();
+      co_return false;
+    }
+    tls_version_ = tls_version_name(ssl);
+    const std::size_t v = tls_version_ == kTlsVersionNames[0]   ? 0
+                          : tls_version_ == kTlsVersionNames[1] ? 1
+                                                                : 2;
+    bump(w_.counters.tls_handshakes_ok[v]);
+    co_return true;
+  }
+
+  void handshake_failed() {
+    w_.counters.reject(RejectReason::tls_handshake);
+    bump(w_.counters.tls_handshakes_failed);
+  }
+
+  // A TLS connection says close_notify before the TCP close (so that a body delimited by
+  // the close is not taken for a truncation), waiting briefly for the client's.
+  asio::awaitable<void> close_tls() {
+    if (!client_.is_tls() || !client_.socket().is_open()) co_return;
+    set_deadline(kTlsCloseWait);
+    co_await client_.tls().async_shutdown(nothrow);
+    clear_deadline();
+    take_expired();
   }
 
   // ---- the request loop ----
@@ -252,16 +303,17 @@ class Connection {
     } catch (const std::exception&) {
       // A bug or an allocation failure: this connection ends, the worker goes on.
     }
+    co_await close_tls();
     finished_ = true;
     error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
-    client_.close(ignored);
+    client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    client_.socket().close(ignored);
   }
 
   asio::awaitable<ReadHead> read_head(bool first) {
     idle_ = true;
     in_.shrink(kHeadBuffer);  // an idle connection keeps only a head's worth
-    set_deadline(first ? opt_.header_read : opt_.keepalive_idle);
+    if (!(first && head_deadline_set_)) set_deadline(first ? opt_.header_read : opt_.keepalive_idle);
     for (;;) {
       if (!in_.empty()) {
         if (idle_) {
@@ -326,7 +378,7 @@ class Connection {
 
   asio::awaitable<void> linger() {
     error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     set_deadline(kDrainTime);
     std::size_t got = 0;
     while (got < kDrainBytes) {
@@ -349,7 +401,8 @@ class Connection {
     x_.rec.request_id = w_.ids.next().str();
     x_.rec.client_ip = client_ip_;
     x_.rec.client_port = client_port_;
-    x_.rec.https = opt_.https;
+    x_.rec.https = https_;
+    x_.rec.tls = tls_version_;
   }
 
   void begin_exchange(const RequestHead& h) {
@@ -364,7 +417,8 @@ class Connection {
     r.request_id = w_.ids.next().str();
     r.client_ip = client_ip_;
     r.client_port = client_port_;
-    r.https = opt_.https;
+    r.https = https_;
+    r.tls = tls_version_;
     if (w_.access_log != nullptr) {  // only the access line reads these copies
       r.method = h.method;
       r.host = h.host;
@@ -389,10 +443,22 @@ class Connection {
     const RequestHead& h = parser_.head();
     begin_exchange(h);
     const HostMatch m = classify_host(h.host, opt_.preview_suffix);
+    const std::string_view path = h.origin_target.substr(0, h.origin_target.find('?'));
+    const bool health = m.kind == HostKind::other && (h.method == "GET" || h.method == "HEAD") &&
+                        path == "/healthz";
+    if (https_ && !host_covered(h.host)) {
+      switch_sandbox(nullptr);
+      x_.misdirected = true;
+      co_return co_await send_edge_answer();
+    }
+    if (!https_ && opt_.tls && opt_.redirect_http && !health && !serving_placeholder()) {
+      switch_sandbox(nullptr);
+      prepare_redirect(h);
+      co_return co_await send_edge_answer();
+    }
     if (m.kind == HostKind::other) {
       switch_sandbox(nullptr);
-      const std::string_view path = h.origin_target.substr(0, h.origin_target.find('?'));
-      if ((h.method == "GET" || h.method == "HEAD") && path == "/healthz") {
+      if (health) {
         x_.health = true;
         co_return co_await send_edge_answer();
       }
@@ -409,6 +475,36 @@ class Connection {
   }
 
   // ---- edge answers ----
+
+  // §3.15: the host (lower-cased, without port) is a name of the certificate the handshake
+  // chose.
+  bool host_covered(std::string_view host) {
+    const auto name = host_name(host);
+    if (!name || !tls_set_) return false;
+    std::string lower(*name);
+    for (char& c : lower) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return tls_set_->covers(client_.native_ssl(), lower);
+  }
+
+  bool serving_placeholder() {
+    const auto set = w_.tls_contexts();
+    return !set || set->placeholder();
+  }
+
+  // §3.1: 301 for GET and HEAD, 308 for the rest, to the same host on the https listener.
+  void prepare_redirect(const RequestHead& h) {
+    x_.redirect = (h.method == "GET" || h.method == "HEAD") ? 301 : 308;
+    x_.location = "https://";
+    const auto name = host_name(h.host);
+    x_.location.append(name ? *name : std::string_view{});
+    if (st_.https_port != 443) {
+      x_.location.push_back(':');
+      x_.location.append(std::to_string(st_.https_port));
+    }
+    x_.location.append(h.origin_target.empty() ? std::string_view("/") : h.origin_target);
+  }
 
   void prepare_error(std::string_view code, std::string_view message = {}, int retry_after = -1) {
     const ErrorInfo* e = find_error(code);
@@ -430,6 +526,14 @@ class Connection {
       x_.rec.route = "health";
       x_.rec.status = 200;
       build_health_answer(x_.head_only, !keep, x_.http10 && keep, out_);
+    } else if (x_.redirect != 0) {
+      x_.rec.route = "redirect";
+      x_.rec.status = x_.redirect;
+      build_redirect(x_.redirect, x_.location, !keep, x_.http10 && keep, out_);
+    } else if (x_.misdirected) {
+      x_.rec.route = "edge_error";
+      x_.rec.status = 421;
+      build_misdirected(x_.head_only, !keep, x_.http10 && keep, out_);
     } else {
       const ErrorInfo* e = find_error(x_.error);
       x_.rec.route = "edge_error";
@@ -674,7 +778,7 @@ class Connection {
            !w_.closing) {
       if (in_.size() < read_limit) {
         auto timer_wait = r.timer.async_wait(nothrow);
-        auto client_wait = client_.async_wait(tcp::socket::wait_read, nothrow);
+        auto client_wait = client_.socket().async_wait(tcp::socket::wait_read, nothrow);
         auto first = co_await (std::move(timer_wait) || std::move(client_wait));
         if (first.index() == 1) {
           auto [ec] = std::get<1>(first);
@@ -897,8 +1001,8 @@ class Connection {
     const RequestHead& h = parser_.head();
     ForwardContext ctx;
     ctx.client_ip = client_ip_;
-    ctx.listener_port = st_.port;
-    ctx.https = opt_.https;
+    ctx.listener_port = https_ ? st_.https_port : st_.port;
+    ctx.https = https_;
     ctx.trusted = trusted_;
     ctx.tunnel = h.upgrade;
     ctx.forwarded_header = opt_.forwarded_header;
@@ -1009,7 +1113,7 @@ class Connection {
     ctx.close = !keep;
     ctx.http10_keep_alive = x_.http10 && keep;
     ctx.wake = x_.rec.wake;
-    if (opt_.https && opt_.hsts_max_age.count() > 0) {
+    if (https_ && opt_.hsts_max_age.count() > 0) {
       hsts_ = "max-age=" + std::to_string(opt_.hsts_max_age.count());
       ctx.hsts = hsts_;
     }
@@ -1199,7 +1303,7 @@ class Connection {
     error_code ignored;
     if (!websocket_) {
       tunnel_dead_ = true;
-      client_.cancel(ignored);
+      client_.socket().cancel(ignored);
       tunnel_up_->cancel(ignored);
       return;
     }
@@ -1257,7 +1361,7 @@ class Connection {
         // §3.9: the other side gets what is pending (every read was written before the
         // next), then the tunnel closes.
         if (ec == asio::error::eof && !tunnel_dead_) up.socket.shutdown(tcp::socket::shutdown_send, ignored);
-        kill_tunnel(up.socket, client_);
+        kill_tunnel(up.socket, client_.socket());
         co_return;
       }
       const std::string_view data(static_cast<const char*>(room.data()), n);
@@ -1273,7 +1377,7 @@ class Connection {
       if (wec) {
         if (closing_websocket(wec)) continue;
         note_tunnel_end(TunnelEnd::upstream);
-        kill_tunnel(up.socket, client_);
+        kill_tunnel(up.socket, client_.socket());
         co_return;
       }
     }
@@ -1294,8 +1398,8 @@ class Connection {
       if (ec) {
         if (closing_websocket(ec)) continue;
         note_tunnel_end(TunnelEnd::upstream);
-        if (ec == asio::error::eof && !tunnel_dead_) client_.shutdown(tcp::socket::shutdown_send, ignored);
-        kill_tunnel(client_, up.socket);
+        if (ec == asio::error::eof && !tunnel_dead_) client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        kill_tunnel(client_.socket(), up.socket);
         co_return;
       }
       const std::string_view data(static_cast<const char*>(room.data()), n);
@@ -1303,7 +1407,7 @@ class Connection {
       up.begin = up.end = 0;
       if (wec) {
         note_tunnel_end(TunnelEnd::client);
-        kill_tunnel(client_, up.socket);
+        kill_tunnel(client_.socket(), up.socket);
         co_return;
       }
       to_client_.advance(data);
@@ -1338,7 +1442,7 @@ class Connection {
       if (wec) boundary = false;
     }
     end_token_.reset();
-    if (!boundary) client_.cancel(ignored);  // nothing more can be said: `upward` ends now
+    if (!boundary) client_.socket().cancel(ignored);  // nothing more can be said: `upward` ends now
   }
 
   // A request has ended: its metrics, then its access line (§3.11, §11). Once per request.
@@ -1349,7 +1453,7 @@ class Connection {
     const int status = x_.rec.status;
     const std::size_t source = idx(x_.edge_answer ? Source::edge : Source::upstream);
     if (status >= 100) {
-      bump(m.requests[static_cast<std::size_t>(std::min(status / 100, 5) - 1)][source]);
+      bump(m.requests[https_ ? 1 : 0][static_cast<std::size_t>(std::min(status / 100, 5) - 1)][source]);
       if (status != 101) m.request_duration[source].observe(now - x_.start);
     }
     if (!x_.rec.error.empty()) {
@@ -1375,6 +1479,9 @@ class Connection {
     bool keep = true;
     bool html = false;
     bool health = false;
+    int redirect = 0;          // 301 or 308 to https (§3.1), with `location`
+    std::string location;
+    bool misdirected = false;  // 421 (§3.15)
     bool response_started = false;
     std::optional<Ulid> sandbox;
     std::uint16_t port = 0;
@@ -1396,7 +1503,11 @@ class Connection {
   Worker& w_;
   const EdgeOptions& opt_;
   ServerState& st_;
-  tcp::socket client_;
+  ClientStream client_;
+  const bool https_;
+  std::shared_ptr<const TlsContexts> tls_set_;  // the set this connection handshook with
+  std::string_view tls_version_;                // "" on plain HTTP
+  bool head_deadline_set_ = false;              // the handshake started header_read
   asio::ip::address peer_;
   std::string client_ip_;
   std::uint16_t client_port_ = 0;
@@ -1442,7 +1553,7 @@ class Connection {
 
 }  // namespace
 
-asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket) {
+asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket, bool https) {
   struct Count {
     ServerState& s;
     ~Count() {
@@ -1450,7 +1561,7 @@ asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket) {
       s.connection_closed();
     }
   } count{worker.state};
-  Connection c(worker, std::move(socket));
+  Connection c(worker, std::move(socket), https);
   co_await c.run();
 }
 

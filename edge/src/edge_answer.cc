@@ -107,6 +107,8 @@ bool is_navigation(const RequestHead& head) {
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 404: return "Not Found";
@@ -115,6 +117,7 @@ std::string_view reason_phrase(int status) {
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -217,6 +220,38 @@ void build_health_answer(bool head_only, bool close, bool http10_keep_alive, std
   }
   out.append("\r\n");
   if (!head_only) out.append("ok\n");
+}
+
+void build_redirect(int status, std::string_view location, bool close, bool http10_keep_alive,
+                    std::string& out) {
+  out.assign("HTTP/1.1 ");
+  append_number(out, status);
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\nLocation: ");
+  out.append(location);
+  out.append("\r\nContent-Length: 0\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+void build_misdirected(bool head_only, bool close, bool http10_keep_alive, std::string& out) {
+  static constexpr std::string_view kBody = "421 Misdirected Request\n";
+  out.assign("HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+             "Content-Length: ");
+  append_number(out, static_cast<std::int64_t>(kBody.size()));
+  out.append("\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  if (!head_only) out.append(kBody);
 }
 
 void build_rejection(int status, std::string& out) {

@@ -53,6 +53,13 @@ void build_error_answer(const ErrorAnswer& answer, std::string_view message, std
 // "200 ok\n" for /healthz on a non-preview host.
 void build_health_answer(bool head_only, bool close, bool http10_keep_alive, std::string& out);
 
+// §3.1: the https redirect (301 or 308), empty body.
+void build_redirect(int status, std::string_view location, bool close, bool http10_keep_alive,
+                    std::string& out);
+
+// §3.15: a plain 421 for a host the handshake's certificate does not cover.
+void build_misdirected(bool head_only, bool close, bool http10_keep_alive, std::string& out);
+
 // §3.3: `text/plain` "<status> <reason>\n" with Connection: close, no negotiation.
 void build_rejection(int status, std::string& out);
 

@@ -54,28 +54,66 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::start(EdgeOptions options,
   auto address = listen_address(options.listen_host);
   if (!address) return address.error();
   const bool any = options.listen_host.empty();
+  auto https_address = listen_address(options.https_listen_host);
+  if (!https_address) return https_address.error();
+  const bool https_any = options.https_listen_host.empty();
+  const TlsCertificates first = std::move(options.certificates);
+  options.certificates = {};
 
   auto impl = std::make_unique<Impl>();
   impl->state = std::make_unique<ServerState>(std::move(options), routes, waker, activity);
-  std::uint16_t port = impl->state->options.listen_port;
+  ServerState& st = *impl->state;
+  if (st.options.tls) {
+    auto set = detail::TlsContexts::build(first, st.options.tls13_only, st.tickets);
+    if (!set) return set.error();
+    st.publish_tls(std::move(*set));
+    st.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint16_t port = st.options.listen_port;
+  std::uint16_t https_port = st.options.https_listen_port;
   for (std::size_t i = 0; i < count; ++i) {
-    auto worker = std::make_unique<Worker>(*impl->state, i);
-    Status bound = worker->listen(tcp::endpoint(*address, port));
+    auto worker = std::make_unique<Worker>(st, i);
+    Status bound = worker->listen(tcp::endpoint(*address, port), false);
     if (!bound && any && i == 0) {
       // No IPv6 on this host: every IPv4 interface instead.
       *address = asio::ip::address_v4::any();
-      bound = worker->listen(tcp::endpoint(*address, port));
+      bound = worker->listen(tcp::endpoint(*address, port), false);
     }
     if (!bound) return bound.error();
-    if (i == 0) port = worker->local_port();
+    if (i == 0) port = worker->local_port(false);
+    if (st.options.tls) {
+      bound = worker->listen(tcp::endpoint(*https_address, https_port), true);
+      if (!bound && https_any && i == 0) {
+        *https_address = asio::ip::address_v4::any();
+        bound = worker->listen(tcp::endpoint(*https_address, https_port), true);
+      }
+      if (!bound) return bound.error();
+      if (i == 0) https_port = worker->local_port(true);
+    }
     impl->workers.push_back(std::move(worker));
   }
-  impl->state->port = port;
+  st.port = port;
+  st.https_port = st.options.tls ? https_port : 0;
   for (auto& worker : impl->workers) worker->start();
   return std::unique_ptr<EdgeServer>(new EdgeServer(std::move(impl)));
 }
 
 std::uint16_t EdgeServer::port() const { return impl_->state->port; }
+
+std::uint16_t EdgeServer::https_port() const { return impl_->state->https_port; }
+
+Status EdgeServer::set_certificates(const TlsCertificates& certificates) {
+  ServerState& s = *impl_->state;
+  if (!s.options.tls) return Error{Errc::invalid_argument, "TLS is off"};
+  auto set = detail::TlsContexts::build(certificates, s.options.tls13_only, s.tickets);
+  if (!set) {
+    s.tls_reloads_error.fetch_add(1, std::memory_order_relaxed);
+    return set.error();
+  }
+  s.publish_tls(std::move(*set));
+  s.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
+  return ok();
+}
 
 EdgeStats EdgeServer::stats() const {
   const ServerState& s = *impl_->state;
@@ -92,9 +130,8 @@ EdgeStats EdgeServer::stats() const {
 EdgeMetrics EdgeServer::metrics() const {
   const ServerState& s = *impl_->state;
   EdgeMetrics out;
-  out.listener = s.options.https ? "https" : "http";
-  out.connections_open = s.open_connections.load(std::memory_order_relaxed);
-  out.connections_total = s.accepted.load(std::memory_order_relaxed);
+  out.tls_reloads_ok = s.tls_reloads_ok.load(std::memory_order_relaxed);
+  out.tls_reloads_error = s.tls_reloads_error.load(std::memory_order_relaxed);
   out.held_requests = s.held.load(std::memory_order_relaxed);
   for (const auto& block : s.counters) block->add_to(out);
   if (s.options.access_log) out.access_log_dropped = s.options.access_log->dropped();

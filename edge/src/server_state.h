@@ -10,6 +10,7 @@
 #include "edge/route_table.h"
 #include "edge/waker.h"
 #include "io.h"
+#include "tls_context.h"
 #include "ulid_hash.h"
 #include "worker_counters.h"
 
@@ -83,6 +84,25 @@ struct ServerState {
   ActivityTable& activity;
   std::shared_ptr<WakeCoordinator> wake;
   std::uint16_t port = 0;
+  std::uint16_t https_port = 0;
+
+  // §3.15 hot swap: the set new handshakes use. Workers compare `tls_generation` with the
+  // one they cached and copy the pointer under the lock only when it moved.
+  std::shared_ptr<TicketKeys> tickets = std::make_shared<TicketKeys>();
+  std::atomic<std::uint64_t> tls_generation{0};
+  std::atomic<std::uint64_t> tls_reloads_ok{0};
+  std::atomic<std::uint64_t> tls_reloads_error{0};
+  void publish_tls(std::shared_ptr<const TlsContexts> set) {
+    {
+      std::lock_guard lock(tls_mu_);
+      tls_ = std::move(set);
+    }
+    tls_generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  std::shared_ptr<const TlsContexts> current_tls() {
+    std::lock_guard lock(tls_mu_);
+    return tls_;
+  }
 
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> open_connections{0};
@@ -105,6 +125,10 @@ struct ServerState {
   std::condition_variable cv;
   void connection_closed();
   bool wait_connections_below(std::uint64_t n, steady::time_point until);
+
+ private:
+  std::mutex tls_mu_;
+  std::shared_ptr<const TlsContexts> tls_;
 };
 
 }  // namespace sandboxd::edge::detail

@@ -27,39 +27,44 @@ Worker::~Worker() {
   // io_context, after the I/O objects declared after it and before the state they touch.
   pool.clear();
   acceptor.reset();
+  https_acceptor.reset();
 }
 
-Status Worker::listen(const tcp::endpoint& endpoint) {
+Status Worker::listen(const tcp::endpoint& endpoint, bool https) {
   error_code ec;
-  acceptor.emplace(ioc);
-  acceptor->open(endpoint.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  std::optional<tcp::acceptor>& a = https ? https_acceptor : acceptor;
+  a.emplace(ioc);
+  a->open(endpoint.protocol(), ec);
+  if (!ec) a->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) {
     int one = 1;
-    if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (::setsockopt(a->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       ec = error_code(errno, boost::system::system_category());
     }
   }
-  if (!ec && endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(false), ec);
-  if (!ec) acceptor->bind(endpoint, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec && endpoint.address().is_v6()) a->set_option(asio::ip::v6_only(false), ec);
+  if (!ec) a->bind(endpoint, ec);
+  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    acceptor.reset();
+    a.reset();
     return Error{Errc::unavailable, "cannot listen on " + endpoint.address().to_string() + ":" +
                                         std::to_string(endpoint.port()) + ": " + ec.message()};
   }
   return ok();
 }
 
-std::uint16_t Worker::local_port() const {
+std::uint16_t Worker::local_port(bool https) const {
   error_code ec;
-  auto ep = acceptor->local_endpoint(ec);
+  const auto& a = https ? https_acceptor : acceptor;
+  if (!a) return 0;
+  auto ep = a->local_endpoint(ec);
   return ec ? 0 : ep.port();
 }
 
 void Worker::start() {
   work_.emplace(ioc.get_executor());
-  asio::co_spawn(ioc, accept_loop(), asio::detached);
+  asio::co_spawn(ioc, accept_loop(*acceptor, false), asio::detached);
+  if (https_acceptor) asio::co_spawn(ioc, accept_loop(*https_acceptor, true), asio::detached);
   asio::co_spawn(ioc, sweep_loop(), asio::detached);
   thread_ = std::thread([this] {
     for (;;) {
@@ -73,10 +78,10 @@ void Worker::start() {
   });
 }
 
-asio::awaitable<void> Worker::accept_loop() {
+asio::awaitable<void> Worker::accept_loop(tcp::acceptor& listener, bool https) {
   asio::steady_timer backoff(ioc);
-  while (acceptor && acceptor->is_open()) {
-    auto [ec, socket] = co_await acceptor->async_accept(nothrow);
+  while (listener.is_open()) {
+    auto [ec, socket] = co_await listener.async_accept(nothrow);
     if (draining || closing || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // EMFILE and friends: keep serving the connections we have, try again shortly.
@@ -85,6 +90,7 @@ asio::awaitable<void> Worker::accept_loop() {
       continue;
     }
     state.accepted.fetch_add(1, std::memory_order_relaxed);
+    bump(counters.connections_total[https ? 1 : 0]);
     if (state.open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
       error_code ignored;
       socket.close(ignored);  // §3.10: closed at once, nothing written
@@ -92,7 +98,7 @@ asio::awaitable<void> Worker::accept_loop() {
       continue;
     }
     state.open_connections.fetch_add(1, std::memory_order_relaxed);
-    asio::co_spawn(ioc, serve_connection(*this, std::move(socket)), asio::detached);
+    asio::co_spawn(ioc, serve_connection(*this, std::move(socket), https), asio::detached);
   }
 }
 
@@ -112,11 +118,21 @@ asio::awaitable<void> Worker::sweep_loop() {
   }
 }
 
+const std::shared_ptr<const TlsContexts>& Worker::tls_contexts() {
+  const std::uint64_t g = state.tls_generation.load(std::memory_order_acquire);
+  if (g != tls_generation_) {
+    tls_ = state.current_tls();
+    tls_generation_ = g;
+  }
+  return tls_;
+}
+
 void Worker::begin_drain() {
   asio::post(ioc, [this] {
     draining = true;
     error_code ignored;
     if (acceptor) acceptor->close(ignored);
+    if (https_acceptor) https_acceptor->close(ignored);
     for (ConnectionHandle* c : connections) {
       if (*c->idle) c->abort();
     }
@@ -129,6 +145,7 @@ void Worker::force_close() {
     closing = true;
     error_code ignored;
     if (acceptor) acceptor->close(ignored);
+    if (https_acceptor) https_acceptor->close(ignored);
     gate.shutdown_all();
     // Held requests write their 503 first; everything else closes now.
     std::vector<ConnectionHandle*> open(connections.begin(), connections.end());

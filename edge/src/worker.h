@@ -11,6 +11,7 @@
 #include "base/ulid.h"
 #include "io.h"
 #include "server_state.h"
+#include "tls_context.h"
 #include "upstream_pool.h"
 #include "wake_gate.h"
 
@@ -40,8 +41,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  Status listen(const tcp::endpoint& endpoint);
-  std::uint16_t local_port() const;
+  // Binds the plain (`https` false) or the TLS listener of this worker.
+  Status listen(const tcp::endpoint& endpoint, bool https);
+  std::uint16_t local_port(bool https) const;
   void start();
 
   // From any thread. Drain: stop accepting, close idle connections, mark the rest.
@@ -54,6 +56,10 @@ class Worker {
   void end_tunnels(const Ulid& id, std::shared_ptr<void> token);
   // From any thread: stop the loop and join the thread.
   void join();
+
+  // The certificate set new handshakes use (null before the first); cached per worker and
+  // refreshed when the server publishes a new one.
+  const std::shared_ptr<const TlsContexts>& tls_contexts();
 
   ServerState& state;
   const EdgeOptions& options;
@@ -72,18 +78,21 @@ class Worker {
 
   std::shared_ptr<Mailbox> mailbox;
   std::optional<tcp::acceptor> acceptor;
+  std::optional<tcp::acceptor> https_acceptor;
   UpstreamPool pool;
 
  private:
-  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> accept_loop(tcp::acceptor& listener, bool https);
   asio::awaitable<void> sweep_loop();
 
   asio::steady_timer sweep_timer_;
+  std::shared_ptr<const TlsContexts> tls_;
+  std::uint64_t tls_generation_ = 0;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
 };
 
 // A client connection's whole life (connection.cc).
-asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket);
+asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket, bool https);
 
 }  // namespace sandboxd::edge::detail

@@ -57,7 +57,14 @@ void AtomicHistogram::add_to(DurationHistogram& out) const {
 }
 
 void WorkerCounters::add_to(EdgeMetrics& out) const {
-  for (std::size_t c = 0; c < requests.size(); ++c) add_all(out.requests[c], requests[c]);
+  for (std::size_t l = 0; l < requests.size(); ++l) {
+    for (std::size_t c = 0; c < requests[l].size(); ++c) add_all(out.requests[l][c], requests[l][c]);
+    out.connections_open[l] += static_cast<std::uint64_t>(
+        std::max<std::int64_t>(connections_open[l].load(std::memory_order_relaxed), 0));
+  }
+  add_all(out.connections_total, connections_total);
+  add_all(out.tls_handshakes_ok, tls_handshakes_ok);
+  out.tls_handshakes_failed += tls_handshakes_failed.load(std::memory_order_relaxed);
   for (std::size_t s = 0; s < request_duration.size(); ++s) {
     request_duration[s].add_to(out.request_duration[s]);
   }

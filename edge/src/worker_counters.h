@@ -40,8 +40,14 @@ class AtomicHistogram {
 };
 
 struct alignas(64) WorkerCounters {
-  std::array<std::array<std::atomic<std::uint64_t>, kSourceNames.size()>, kClassNames.size()>
+  std::array<std::array<std::array<std::atomic<std::uint64_t>, kSourceNames.size()>,
+                        kClassNames.size()>,
+             kListenerNames.size()>
       requests{};
+  std::array<std::atomic<std::int64_t>, kListenerNames.size()> connections_open{};
+  std::array<std::atomic<std::uint64_t>, kListenerNames.size()> connections_total{};
+  std::array<std::atomic<std::uint64_t>, kTlsVersionNames.size()> tls_handshakes_ok{};
+  std::atomic<std::uint64_t> tls_handshakes_failed{0};
   std::array<AtomicHistogram, kSourceNames.size()> request_duration;
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> bytes_out{0};

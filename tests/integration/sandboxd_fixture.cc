@@ -255,6 +255,19 @@ std::uint16_t Sandboxd::edge_port() {
   return edge_port_;
 }
 
+std::uint16_t Sandboxd::edge_https_port() {
+  std::uint16_t port = 0;
+  std::regex line("edge https listening [^\\n]*port=([0-9]+)");
+  wait_until([&] {
+    std::string text = log();
+    for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it) {
+      port = static_cast<std::uint16_t>(std::stoi((*it)[1]));
+    }
+    return port != 0;
+  }, 10s);
+  return port;
+}
+
 Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
     : network_(std::move(network)), config_(std::move(config)) {
   data_dir_ = dir_.path() + "/data";

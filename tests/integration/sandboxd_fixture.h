@@ -140,6 +140,8 @@ class Sandboxd {
   std::uint16_t port() const { return port_; }
   // The preview edge's bound port, read from the log ("edge listening ... port=N"); 0 if none.
   std::uint16_t edge_port();
+  // The https listener's port ("edge https listening ... port=N"); 0 if none.
+  std::uint16_t edge_https_port();
   const std::string& instance() const { return instance_; }
   const std::string& network() const { return network_; }
   const std::string& data_dir() const { return data_dir_; }

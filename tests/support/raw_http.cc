@@ -6,6 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -31,10 +36,131 @@ RawConnection::RawConnection(const std::string& ipv4, std::uint16_t port) {
 }
 
 RawConnection::~RawConnection() {
+  if (ssl_ != nullptr) {
+    SSL_CTX* ctx = SSL_get_SSL_CTX(ssl_);
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx);
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+
+std::string ssl_error_text() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof text);
+    if (!out.empty()) out += "; ";
+    out += text;
+  }
+  return out.empty() ? std::string("handshake failed") : out;
+}
+
+}  // namespace
+
+std::optional<std::string> RawConnection::start_tls(const TlsClientOptions& o,
+                                                    std::chrono::milliseconds deadline) {
+  timeval tv{};
+  tv.tv_sec = deadline.count() / 1000;
+  tv.tv_usec = (deadline.count() % 1000) * 1000;
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) return ssl_error_text();
+  if (o.min_version != 0) SSL_CTX_set_min_proto_version(ctx, o.min_version);
+  if (o.max_version != 0) SSL_CTX_set_max_proto_version(ctx, o.max_version);
+  if (!o.tls12_ciphers.empty()) SSL_CTX_set_cipher_list(ctx, o.tls12_ciphers.c_str());
+  if (!o.trust_pem.empty()) {
+    BIO* bio = BIO_new_mem_buf(o.trust_pem.data(), static_cast<int>(o.trust_pem.size()));
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store, x);
+      X509_free(x);
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  }
+  ssl_ = SSL_new(ctx);
+  if (ssl_ == nullptr) {
+    SSL_CTX_free(ctx);
+    return ssl_error_text();
+  }
+  if (!o.sni.empty()) {
+    // SSL_set_tlsext_host_name, without the macro's C-style cast.
+    SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(o.sni.c_str()));
+  }
+  if (!o.verify_host.empty()) SSL_set1_host(ssl_, o.verify_host.c_str());
+  if (!o.alpn.empty()) {
+    std::string wire;
+    for (const std::string& p : o.alpn) {
+      wire.push_back(static_cast<char>(p.size()));
+      wire += p;
+    }
+    SSL_set_alpn_protos(ssl_, reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned int>(wire.size()));
+  }
+  if (o.session != nullptr) SSL_set_session(ssl_, o.session);
+  SSL_set_fd(ssl_, fd_);
+  if (SSL_connect(ssl_) != 1) {
+    std::string why = ssl_error_text();
+    const long verify = SSL_get_verify_result(ssl_);
+    if (verify != X509_V_OK) why += std::string(" (verify: ") + X509_verify_cert_error_string(verify) + ")";
+    return why;
+  }
+  return std::nullopt;
+}
+
+std::string RawConnection::tls_version() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+
+std::string RawConnection::alpn() const {
+  if (ssl_ == nullptr) return {};
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(ssl_, &p, &n);
+  return std::string(reinterpret_cast<const char*>(p), n);
+}
+
+std::vector<std::string> RawConnection::peer_names() const {
+  std::vector<std::string> out;
+  if (ssl_ == nullptr) return out;
+  X509* peer = SSL_get0_peer_certificate(ssl_);
+  if (peer == nullptr) return out;
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+    if (n->type != GEN_DNS) continue;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
+                     static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)));
+  }
+  GENERAL_NAMES_free(sans);
+  return out;
+}
+
+std::string RawConnection::peer_serial() const {
+  if (ssl_ == nullptr) return {};
+  X509* peer = SSL_get0_peer_certificate(ssl_);
+  if (peer == nullptr) return {};
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr);
+  char* hex = BN_bn2hex(bn);
+  std::string out(hex);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return out;
+}
+
+bool RawConnection::session_reused() const { return ssl_ != nullptr && SSL_session_reused(ssl_) == 1; }
+
+ssl_session_st* RawConnection::session() const { return ssl_ ? SSL_get1_session(ssl_) : nullptr; }
+
 void RawConnection::send(const std::string& bytes) {
+  if (ssl_ != nullptr) {
+    if (!bytes.empty()) SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+    return;
+  }
   std::size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
@@ -50,9 +176,27 @@ bool RawConnection::fill(std::chrono::steady_clock::time_point until) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       until - std::chrono::steady_clock::now());
   if (left.count() <= 0) return false;
+  char buf[16384];
+  if (ssl_ != nullptr && SSL_pending(ssl_) == 0) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  }
+  if (ssl_ != nullptr) {
+    // TLS 1.3 tickets arrive as records without application data: read again.
+    for (;;) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) {
+        buffer_.append(buf, static_cast<std::size_t>(n));
+        return true;
+      }
+      if (SSL_get_error(ssl_, n) != SSL_ERROR_WANT_READ) return false;
+      pollfd p{fd_, POLLIN, 0};
+      left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    }
+  }
   pollfd p{fd_, POLLIN, 0};
   if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-  char buf[16384];
   ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
   if (n <= 0) return false;
   buffer_.append(buf, static_cast<std::size_t>(n));
@@ -143,6 +287,10 @@ bool RawConnection::wait_closed(std::chrono::milliseconds deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
+    if (ssl_ != nullptr) {
+      if (!fill(until)) return std::chrono::steady_clock::now() < until;  // EOF, reset or close_notify
+      continue;
+    }
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     char buf[4096];

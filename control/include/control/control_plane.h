@@ -33,6 +33,10 @@ class ControlPlane {
   virtual std::uint16_t port() const = 0;
   // The bound preview edge port (edge.http.listen).
   virtual std::uint16_t edge_port() const = 0;
+  // The https listener's port (edge.https.listen); 0 when tls.mode is off.
+  virtual std::uint16_t edge_https_port() const = 0;
+  // SIGHUP, tls.mode files: tls.files.cert and .key are loaded again (SPEC §3.15).
+  virtual void reload_certificates() = 0;
   // SIGHUP's part that exists today: log.access_log is opened again (after a rotation).
   virtual Status reopen_logs() = 0;
   virtual void stop() = 0;

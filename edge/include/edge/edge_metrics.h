@@ -17,7 +17,8 @@
 //    the §3.3 rejections and the per-client 429 (§3.10).
 //  - `rejected`: `max_connections` (closed at accept), `per_client` (the 429), `header_timeout`
 //    (header_read ran out: 408 or a silent close), `bad_request` (any other §3.3 rejection
-//    that closed the connection, the HTTP/2 preface included), `tls_handshake` (no TLS yet).
+//    that closed the connection, the HTTP/2 preface included), `tls_handshake` (a failed or
+//    timed-out handshake; it also counts in tls_handshakes_failed).
 //  - `bytes`: request and response body bytes and tunnel bytes, from and to clients, counted
 //    as they move (the access log's bytes_in/bytes_out).
 //  - `held_seconds`: once per request that was held, when it ends, with the time since it
@@ -47,6 +48,13 @@ enum class Source : std::uint8_t { upstream, edge };
 
 // `class`: 1xx … 5xx.
 inline constexpr std::array<std::string_view, 5> kClassNames{"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+// `listener`: the plain and the TLS listener (SPEC §3.1).
+inline constexpr std::array<std::string_view, 2> kListenerNames{"http", "https"};
+enum class Listener : std::uint8_t { http, https };
+
+// `version` of sandboxd_tls_handshakes_total{result="ok"}; failed handshakes have none.
+inline constexpr std::array<std::string_view, 3> kTlsVersionNames{"TLSv1.2", "TLSv1.3", "other"};
 
 inline constexpr std::array<std::string_view, 5> kRejectNames{
     "max_connections", "per_client", "tls_handshake", "header_timeout", "bad_request"};
@@ -102,17 +110,18 @@ struct DurationHistogram {
 };
 
 struct EdgeMetrics {
-  std::string_view listener = "http";  // `listener` label: "http" or "https"
-
   // Gauges.
-  std::uint64_t connections_open = 0;
+  std::array<std::uint64_t, kListenerNames.size()> connections_open{};
   std::uint64_t held_requests = 0;
   std::array<std::int64_t, kTunnelProtocolNames.size()> tunnels_open{};
   std::int64_t upstream_connections_open = 0;  // busy and pooled
 
   // Counters.
-  std::uint64_t connections_total = 0;
-  std::array<std::array<std::uint64_t, kSourceNames.size()>, kClassNames.size()> requests{};
+  std::array<std::uint64_t, kListenerNames.size()> connections_total{};
+  // [listener][class][source]
+  std::array<std::array<std::array<std::uint64_t, kSourceNames.size()>, kClassNames.size()>,
+             kListenerNames.size()>
+      requests{};
   std::array<DurationHistogram, kSourceNames.size()> request_duration{};
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
@@ -123,6 +132,10 @@ struct EdgeMetrics {
   std::uint64_t access_log_dropped = 0;
   std::array<std::uint64_t, kPortWaitNames.size()> port_waits{};
   std::array<DurationHistogram, kHeldResultNames.size()> held_seconds{};
+  std::array<std::uint64_t, kTlsVersionNames.size()> tls_handshakes_ok{};
+  std::uint64_t tls_handshakes_failed = 0;
+  std::uint64_t tls_reloads_ok = 0;     // certificate sets swapped in (the first one included)
+  std::uint64_t tls_reloads_error = 0;  // sets refused by set_certificates
   DurationHistogram wake_duration{};
   std::array<DurationHistogram, kEdgeWakePhaseNames.size()> wake_phases{};
 };

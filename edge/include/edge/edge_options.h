@@ -8,6 +8,7 @@
 #include "edge/access_log_writer.h"
 #include "edge/ip_address.h"
 #include "edge/route_table.h"
+#include "edge/tls.h"
 
 #include <chrono>
 #include <cstddef>
@@ -37,7 +38,16 @@ struct EdgeOptions {
   // anything else must be an IP literal. Port 0 binds a free port (see EdgeServer::port()).
   std::string listen_host;
   std::uint16_t listen_port = 80;
-  bool https = false;  // X-Forwarded-Proto and the listener name; TLS itself is elsewhere
+
+  // The https listener (§3.1, §3.15), active when `tls` is true (tls.mode is not off); its
+  // host is spelled like listen_host. `certificates` is the first set it serves (required
+  // then); later sets come through EdgeServer::set_certificates.
+  bool tls = false;
+  std::string https_listen_host;
+  std::uint16_t https_listen_port = 443;
+  bool redirect_http = true;  // edge.redirect_http
+  bool tls13_only = false;    // tls.min_version "1.3"
+  TlsCertificates certificates;
   std::size_t workers = 0;  // edge.workers; 0 = the number of cores
 
   std::string preview_suffix = "preview.localhost";  // preview.suffix, resolved

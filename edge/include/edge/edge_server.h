@@ -20,6 +20,7 @@
 #include "edge/edge_metrics.h"
 #include "edge/edge_options.h"
 #include "edge/route_table.h"
+#include "edge/tls.h"
 #include "edge/waker.h"
 
 #include <chrono>
@@ -49,6 +50,13 @@ class EdgeServer {
   EdgeServer& operator=(const EdgeServer&) = delete;
 
   std::uint16_t port() const;
+  // The https listener's port; 0 when TLS is off.
+  std::uint16_t https_port() const;
+  // From any thread (§3.15 hot swap): checks `certificates` (every chain parses, every key
+  // matches its leaf) and makes them the set that handshakes starting from now on use; open
+  // connections and handshakes in progress keep theirs. On failure the old set keeps
+  // serving. Counted in tls_reloads_ok / tls_reloads_error. invalid_argument when TLS is off.
+  Status set_certificates(const TlsCertificates& certificates);
   EdgeStats stats() const;
   // SPEC §11's edge families, summed over the workers now (edge/edge_metrics.h).
   EdgeMetrics metrics() const;
