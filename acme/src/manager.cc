@@ -1,6 +1,8 @@
 #include "acme/manager.h"
 
+#include "ari.h"
 #include "base/json.h"
+#include "http_client.h"
 #include "base/log.h"
 
 #include <boost/json/array.hpp>
@@ -132,6 +134,11 @@ class CertificateManager::Impl {
       s.not_before = current_->not_before;
       s.not_after = current_->not_after;
       s.next_renewal_at = renew_at_;
+      s.renewal_method = renewal_method_;
+      if (ari_window_) {
+        s.ari_window_start = ari_window_->start;
+        s.ari_window_end = ari_window_->end;
+      }
     }
     if (const auto due = next_attempt_locked(); due && *due > now && (failures_ > 0 || rate_limited_until_)) {
       s.next_attempt_at = due;
@@ -221,12 +228,8 @@ class CertificateManager::Impl {
         kLog.warn("stored certificate ignored", {{"name", opts_.cert_name}, {"error", bundle.error().detail}});
       } else if (!current_ || current_->serial != bundle->serial) {
         current_ = std::make_shared<const CertificateBundle>(std::move(*bundle));
-        if (stored_renew_at_ && stored_serial_ == current_->serial) {
-          renew_at_ = stored_renew_at_;
-        } else {
-          renew_at_ = renewal_time(current_->not_before, current_->not_after, opts_.renew_ratio,
-                                   random01_locked());
-        }
+        fresh_certificate_locked();
+        if (stored_renew_at_ && stored_serial_ == current_->serial) renew_at_ = stored_renew_at_;
         kLog.info("stored certificate loaded", {{"name", opts_.cert_name},
                                                 {"serial", current_->serial},
                                                 {"not_after", format_rfc3339(current_->not_after)},
@@ -249,6 +252,12 @@ class CertificateManager::Impl {
       m["not_after"] = format_rfc3339(current_->not_after);
     }
     put_time(m, "renew_at", renew_at_);
+    if (ari_window_) {
+      boost::json::object w;
+      w["start"] = format_rfc3339(ari_window_->start);
+      w["end"] = format_rfc3339(ari_window_->end);
+      m["ari_window"] = std::move(w);
+    }
     put_time(m, "last_attempt", last_attempt_);
     put_time(m, "last_success", last_success_);
     if (failures_ > 0) put_time(m, "next_attempt", backoff_until_);
@@ -311,6 +320,10 @@ class CertificateManager::Impl {
                                                       {"not_after", format_rfc3339(current_->not_after)}});
       }
       if (unsaved_ && now >= store_retry_at_) retry_store(lock);
+      if (current_ && ari_poll_at_ && *ari_poll_at_ <= now) {
+        poll_ari(lock);
+        continue;
+      }
 
       const WallTime due = due_locked(now);
       if (forced_ || due <= now) {
@@ -323,6 +336,7 @@ class CertificateManager::Impl {
       }
       WallTime wake = std::min(due, now + opts_.max_sleep);
       if (unsaved_) wake = std::min(wake, store_retry_at_);
+      if (ari_poll_at_) wake = std::min(wake, *ari_poll_at_);
       const auto wait = std::max(milliseconds(1), duration_cast<milliseconds>(wake - now));
       cv_.wait_for(lock, wait, [this] { return stopping_ || forced_ || next_opts_.has_value(); });
     }
@@ -388,7 +402,7 @@ class CertificateManager::Impl {
     rate_limited_until_.reset();
     last_success_ = end;
     account_url_ = result->account_url;
-    renew_at_ = renewal_time(bundle->not_before, bundle->not_after, opts_.renew_ratio, random01_locked());
+    fresh_certificate_locked();
     const std::string meta = meta_json_locked();
     lock.unlock();
     Status stored = save(bundle, meta);
@@ -402,6 +416,56 @@ class CertificateManager::Impl {
       kLog.error("cannot store the new certificate", {{"error", stored.error().detail}});
     }
     kLog.info("next renewal", {{"name", opts_.cert_name}, {"renew_at", format_rfc3339(*renew_at_)}});
+  }
+
+  // A new (issued or loaded) certificate: the ratio time, and an ARI poll soon.
+  void fresh_certificate_locked() {
+    ratio_renew_at_ = renewal_time(current_->not_before, current_->not_after, opts_.renew_ratio,
+                                   random01_locked());
+    renew_at_ = ratio_renew_at_;
+    renewal_method_ = "ratio";
+    ari_window_.reset();
+    ari_poll_at_ = opts_.clock->wall();
+  }
+
+  // SPEC §10.2 ARI: the CA's window overrides the ratio; a time is drawn inside it, again
+  // only when the window changes; a window already over means now. Without renewalInfo,
+  // or when the poll fails, the ratio applies. Entered and left with the lock held.
+  void poll_ari(std::unique_lock<std::mutex>& lock) {
+    const auto cert = current_;
+    const IssuerOptions io = opts_.issuer;
+    lock.unlock();
+    HttpClient http(HttpClientOptions{.ca_file = io.ca_bundle, .system_cas = io.trust_system_cas,
+                                      .user_agent = io.user_agent, .timeout = io.http_timeout,
+                                      .max_body = 64 * 1024});
+    auto info = fetch_renewal_info(http, io.directory_url, cert->chain_pem, opts_.clock->wall());
+    lock.lock();
+    if (current_ != cert) return;  // a new certificate meanwhile: it polls for itself
+    const WallTime now = opts_.clock->wall();
+    if (!info) {
+      renew_at_ = ratio_renew_at_;
+      renewal_method_ = "ratio";
+      ari_window_.reset();
+      if (info.error().code == Errc::not_found) {
+        ari_poll_at_.reset();  // the CA has no ARI: ask again with the next certificate
+      } else {
+        ari_poll_at_ = now + std::chrono::hours(6);
+        kLog.warn("ARI poll failed; the ratio applies", {{"name", opts_.cert_name},
+                                                        {"error", info.error().detail}});
+      }
+      return;
+    }
+    if (!ari_window_ || *ari_window_ != info->window) {
+      ari_window_ = info->window;
+      renew_at_ = info->window.end <= now ? now : ari_renewal_time(info->window, random01_locked());
+      renewal_method_ = "ari";
+      kLog.info("ARI window", {{"name", opts_.cert_name},
+                               {"start", format_rfc3339(info->window.start)},
+                               {"end", format_rfc3339(info->window.end)},
+                               {"renew_at", format_rfc3339(*renew_at_)}});
+      save_meta(lock);
+    }
+    ari_poll_at_ = now + info->poll_after;
   }
 
   // After an explicit renew or a due time the attempt goes on; a certificate that another
@@ -463,6 +527,10 @@ class CertificateManager::Impl {
   std::shared_ptr<const CertificateBundle> current_;
   std::optional<WallTime> renew_at_;
   std::optional<WallTime> stored_renew_at_;
+  std::optional<WallTime> ratio_renew_at_;
+  std::string renewal_method_ = "ratio";
+  std::optional<RenewalWindow> ari_window_;
+  std::optional<WallTime> ari_poll_at_;
   std::string stored_serial_;
   std::optional<WallTime> last_attempt_;
   std::optional<WallTime> last_success_;

@@ -466,6 +466,10 @@ class CertificateSource::Impl {
     if (s.not_after) o["not_after"] = rfc3339(*s.not_after);
     if (s.next_renewal_at) o["next_renewal_at"] = rfc3339(*s.next_renewal_at);
     o["renewal_method"] = s.renewal_method;
+    if (s.ari_window_start && s.ari_window_end) {
+      o["ari_window"] = json::object{{"start", rfc3339(*s.ari_window_start)},
+                                     {"end", rfc3339(*s.ari_window_end)}};
+    }
     o["in_progress"] = s.in_progress;
     if (s.last_attempt_at) o["last_attempt_at"] = rfc3339(*s.last_attempt_at);
     if (s.last_success_at) o["last_success_at"] = rfc3339(*s.last_success_at);

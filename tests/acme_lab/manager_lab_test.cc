@@ -2,8 +2,14 @@
 // without re-issuing, renew_now, renewal of a short-lived certificate, and backoff while the
 // CA is down (visible in status) followed by recovery.
 #include "acme/manager.h"
+#include "ari.h"
+#include "base/json.h"
+#include "http_client.h"
 #include "lab_fixture.h"
+#include "support/http_test_server.h"
 #include "support/test_pki.h"
+
+#include <boost/json/serialize.hpp>
 
 #include <sys/stat.h>
 
@@ -178,6 +184,87 @@ TEST(AcmeLabManager, BacksOffWhileTheCaIsDownAndRecovers) {
   EXPECT_EQ(after.status, "valid");
   EXPECT_EQ(after.consecutive_failures, 0);
   EXPECT_FALSE(after.last_error.has_value());
+  mgr.stop();
+}
+
+// SPEC §10.2 ARI. Debian's pebble (2.4) predates RFC 9773, so a FAKE stands in for the CA's
+// ARI only: it serves pebble's directory with `renewalInfo` added and answers the renewal
+// info itself; every other ACME request goes to pebble. The first certificate asked about
+// gets a window a few seconds ahead, later ones a window a month away.
+TEST(AcmeLabManager, TheAriWindowDecidesWhenToRenew) {
+  AcmeLab lab;
+  HttpClient http(HttpClientOptions{.ca_file = lab.https_ca_file(), .system_cas = false});
+  auto dir = http.send({.method = "GET", .url = lab.directory_url(), .headers = {}, .body = {}});
+  ASSERT_TRUE(dir && dir->status == 200);
+  auto directory = parse_json_object(dir->body);
+  ASSERT_TRUE(directory);
+  std::mutex mu;
+  std::vector<std::string> asked;
+  HttpTestServer* self = nullptr;
+  HttpTestServer fake([&](const TestRequest& r) -> TestResponse {
+    if (r.target == "/dir") {
+      boost::json::object d = *directory;
+      d["renewalInfo"] = self->url() + "/ari";
+      return {200, boost::json::serialize(d)};
+    }
+    if (r.target.rfind("/ari/", 0) == 0) {
+      const std::string id = r.target.substr(5);
+      std::lock_guard lock(mu);
+      asked.push_back(id);
+      const bool first = asked.front() == id;
+      const auto now = std::chrono::system_clock::now();
+      const auto start = first ? now + 2s : now + 30 * 24h;
+      const auto end = first ? now + 4s : now + 31 * 24h;
+      return {200, "{\"suggestedWindow\":{\"start\":\"" + format_rfc3339(start) + "\",\"end\":\"" +
+                       format_rfc3339(end) + "\"}}"};
+    }
+    return {404, "{}"};
+  });
+  self = &fake;
+
+  TempDataDir data;
+  Published published;
+  ManagerOptions opts = manager_options(lab);
+  opts.issuer.directory_url = fake.url() + "/dir";
+  CertificateManager mgr(opts, lab_rfc2136(lab), make_file_storage(data.acme()), published.callback());
+  ASSERT_TRUE(mgr.start());
+  ASSERT_TRUE(published.wait_for(1, 60s));
+  const auto first = published.all().at(0);
+  ASSERT_TRUE(eventually(20s, [&] { return mgr.status().renewal_method == "ari"; }));
+  CertificateStatus s = mgr.status();
+  ASSERT_TRUE(s.ari_window_start && s.ari_window_end && s.next_renewal_at);
+  EXPECT_GE(*s.next_renewal_at, *s.ari_window_start);
+  EXPECT_LE(*s.next_renewal_at, *s.ari_window_end);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_FALSE(asked.empty());
+    EXPECT_EQ(asked.front(), ari_cert_id(first->chain_pem).value());
+  }
+  // The window, seconds ahead, is long before the ratio time: the renewal follows ARI.
+  ASSERT_TRUE(published.wait_for(2, 30s)) << "no ARI-driven renewal";
+  const auto second = published.all().at(1);
+  EXPECT_NE(second->serial, first->serial);
+  // The new certificate is asked about in turn and gets the month-away window.
+  ASSERT_TRUE(eventually(20s, [&] {
+    const CertificateStatus t = mgr.status();
+    return t.serial == second->serial && t.renewal_method == "ari" && t.next_renewal_at &&
+           *t.next_renewal_at > std::chrono::system_clock::now() + 29 * 24h;
+  }));
+  mgr.stop();
+}
+
+// Without `renewalInfo` (pebble itself) the ratio rule applies.
+TEST(AcmeLabManager, WithoutAriTheRatioApplies) {
+  AcmeLab lab;
+  TempDataDir data;
+  Published published;
+  CertificateManager mgr(manager_options(lab), lab_rfc2136(lab), make_file_storage(data.acme()),
+                         published.callback());
+  ASSERT_TRUE(mgr.start());
+  ASSERT_TRUE(published.wait_for(1, 60s));
+  const CertificateStatus s = mgr.status();
+  EXPECT_EQ(s.renewal_method, "ratio");
+  EXPECT_FALSE(s.ari_window_start);
   mgr.stop();
 }
 

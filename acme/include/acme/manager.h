@@ -65,7 +65,9 @@ struct CertificateStatus {
   std::optional<Clock::WallTime> not_before;
   std::optional<Clock::WallTime> not_after;
   std::optional<Clock::WallTime> next_renewal_at;
-  std::string renewal_method = "ratio";
+  std::string renewal_method = "ratio";  // "ari" while the CA's window decides
+  std::optional<Clock::WallTime> ari_window_start;
+  std::optional<Clock::WallTime> ari_window_end;
   bool in_progress = false;
   std::optional<Clock::WallTime> last_attempt_at;
   std::optional<Clock::WallTime> last_success_at;
