@@ -26,7 +26,8 @@ else
   trap 'scripts/docker-engine.sh stop' EXIT
 fi
 export DOCKER_HOST
-TESTAPP=build/image/testapp/testapp image/build-test-image.sh
+TESTAPP=build/image/testapp/testapp RUNTIMED=build/runtimed/runtimed-static \
+  image/build-test-image.sh
 
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300

@@ -1,16 +1,13 @@
-// Base64 (RFC 4648 §4) and base64url without padding (§5, as JOSE uses it).
+// The acme module's spelling of base/base64.h.
 #pragma once
 
-#include <optional>
-#include <string>
-#include <string_view>
+#include "base/base64.h"
 
 namespace sandboxd::acme {
 
-std::string base64_encode(std::string_view bytes);
-std::string base64url_encode(std::string_view bytes);
-// Both accept input with or without '=' padding; nullopt on any other byte or a bad length.
-std::optional<std::string> base64_decode(std::string_view text);
-std::optional<std::string> base64url_decode(std::string_view text);
+using sandboxd::base64_decode;
+using sandboxd::base64_encode;
+using sandboxd::base64url_decode;
+using sandboxd::base64url_encode;
 
 }  // namespace sandboxd::acme

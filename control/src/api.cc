@@ -4,7 +4,10 @@
 #include "base/log.h"
 #include "base/ulid.h"
 #include "certificates.h"
+#include "edge/preview_auth.h"
 #include "files_api.h"
+#include "task_service.h"
+#include "tasks_api.h"
 #include "text_util.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -162,7 +165,8 @@ ApiResult<store::SandboxRow> Api::legacy_row(const Request& r) const {
 Api::Api(SandboxService& service, const config::Config& config, const Authenticator& auth,
          ReadinessSource& readiness, ObjectContext objects)
     : service_(service), config_(config), auth_(auth), readiness_(readiness),
-      objects_(std::move(objects)), files_(std::make_unique<FilesApi>(service, config)) {
+      objects_(std::move(objects)), files_(std::make_unique<FilesApi>(service, config)),
+      preview_keys_(config.auth.preview.secrets) {
   add_routes();
 }
 
@@ -225,11 +229,26 @@ void Api::add_routes() {
   add_route({"PUT", "/v1/sandboxes/{id}/files", files(&FilesApi::write), false, true, false, true});
   add_route({"GET", "/v1/sandboxes/{id}/files/content", files(&FilesApi::read)});
   add_route({"GET", "/v1/sandboxes/{id}/export", files(&FilesApi::export_tar)});
+  add_route({"POST", "/v1/sandboxes/{id}/preview-token", bind(&Api::mint_preview_token), false, true, true});
   // Certificates (SPEC §2.7.11, §10.5).
   add_route({"GET", "/v1/certificates", bind(&Api::certificates)});
   add_route({"POST", "/v1/certificates/renew", bind(&Api::renew_certificates), false, true});
   // SPEC §2.5.15, §11: authenticated; absent (404) when metrics.enabled is false.
   if (config_.metrics.enabled) add_route({"GET", "/metrics", bind(&Api::metrics)});
+}
+
+void Api::set_tasks(TaskService& tasks) {
+  tasks_ = &tasks;
+  tasks_api_ = std::make_unique<TasksApi>(tasks, service_, config_);
+  auto on = [this](boost::asio::awaitable<Response> (TasksApi::*fn)(Request&)) {
+    return [this, fn](Request& r) { return (tasks_api_.get()->*fn)(r); };
+  };
+  add_route({"POST", "/v1/sandboxes/{id}/tasks", on(&TasksApi::submit), false, true, true});
+  add_route({"GET", "/v1/sandboxes/{id}/tasks", on(&TasksApi::list)});
+  add_route({"GET", "/v1/sandboxes/{id}/tasks/{taskId}", on(&TasksApi::get)});
+  add_route({"GET", "/v1/sandboxes/{id}/tasks/{taskId}/events", on(&TasksApi::events)});
+  add_route({"POST", "/v1/sandboxes/{id}/tasks/{taskId}/cancel", on(&TasksApi::cancel), false, true, true});
+  add_route({"GET", "/v1/sandboxes/{id}/logs", on(&TasksApi::logs)});
 }
 
 void Api::add_route(Route route) {
@@ -545,7 +564,23 @@ boost::asio::awaitable<Response> Api::v1_get(Request& r) {
   auto row = service_.get(*id);
   if (!row) co_return error_answer(r, row.error());
   if (row->status == "purged") co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
-  co_return json_answer(200, v1_object(*row, objects_));
+  json::object o = v1_object(*row, objects_);
+  if (tasks_) {
+    // SPEC §2.4, §6.8: runtimed's health and the dev server's state, asked with 1 s.
+    if (row->status == "running") {
+      RuntimeHealth health = co_await tasks_->health(*row, std::chrono::seconds(1));
+      o["runtime"] = health.runtime;
+      std::string_view dev = health.devserver_state.value_or("starting");
+      std::string_view preview = dev == "ready" ? "ready"
+                                 : (dev == "backoff" || dev == "loopback_only") ? "error"
+                                                                                : "starting";
+      if (json::value* p = o.if_contains("preview"); p && p->is_object()) p->as_object()["status"] = preview;
+    }
+    for (const auto& task : tasks_->open_tasks(*id)) {
+      if (task.status == "running") o["active_task_id"] = task.id;
+    }
+  }
+  co_return json_answer(200, o);
 }
 
 boost::asio::awaitable<Response> Api::v1_delete(Request& r) {
@@ -590,6 +625,21 @@ boost::asio::awaitable<Response> Api::v1_stop(Request& r) {
   if (!body) co_return error_answer(r, body.error());
   auto req = parse_stop(*body);
   if (!req) co_return error_answer(r, req.error());
+  auto current = service_.get(*id);
+  if (tasks_ && current && current->status == "running") {
+    // SPEC §2.6.7: a running task blocks the stop unless `force`, which cancels it first.
+    std::vector<store::TaskRow> open = tasks_->open_tasks(*id);
+    for (const auto& task : open) {
+      if (task.status != "running") continue;
+      if (!req->force) {
+        co_return error_answer(r, ApiError{409, "task_in_progress",
+                                           "task " + task.id + " is running; stop with force to cancel it",
+                                           {}});
+      }
+      Actor canceller = actor_of(r);
+      co_await tasks_->cancel(*id, task.id, canceller);
+    }
+  }
   Actor actor = actor_of(r);
   std::string reason = "api";
   auto stopped = co_await service_.stop(*id, *req, reason, actor, wait->value_or(true));
@@ -781,6 +831,51 @@ boost::asio::awaitable<Response> Api::renew_certificates(Request& req) {
       break;
   }
   co_return error_response(req.path, 400, "invalid_request", "tls.mode is not acme");
+}
+
+// SPEC §2.7.13: a preview token for a private sandbox, signed with the first preview key.
+// Never wakes anything.
+boost::asio::awaitable<Response> Api::mint_preview_token(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto body = body_object(r, true);
+  if (!body) co_return error_answer(r, body.error());
+  const auto& keys = preview_keys_;
+  if (keys.empty()) {
+    co_return error_answer(r, ApiError::invalid("auth.preview.secrets is empty: no key to sign with"));
+  }
+  std::optional<std::int64_t> port;
+  std::int64_t ttl = 3600;
+  for (const auto& [key, value] : *body) {
+    if (key == "port") {
+      if (!value.is_int64()) co_return error_answer(r, ApiError::invalid("port: must be an integer"));
+      port = value.get_int64();
+    } else if (key == "ttl_s") {
+      if (!value.is_int64() || value.get_int64() < 60 || value.get_int64() > 86400) {
+        co_return error_answer(r, ApiError::invalid("ttl_s: must be an integer from 60 to 86400"));
+      }
+      ttl = value.get_int64();
+    } else {
+      co_return error_answer(r, ApiError::invalid(std::string(key) + ": unknown field"));
+    }
+  }
+  auto row = service_.get(*id);
+  if (!row || row->status == "purged") co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
+  if (port && std::find(row->ports.begin(), row->ports.end(), *port) == row->ports.end()) {
+    co_return error_answer(r, ApiError::invalid("port: " + std::to_string(*port) + " is not a declared port"));
+  }
+  const int url_port = port ? static_cast<int>(*port) : (row->ports.empty() ? 0 : row->ports.front());
+  const auto ulid = Ulid::parse(*id);
+  if (!ulid) co_return error_answer(r, ApiError::invalid_id("not a sandbox id: " + *id));
+  const std::int64_t now = system_clock().unix_ms() / 1000;
+  const edge::PreviewKey key{keys.front().kid, keys.front().secret.reveal()};
+  std::optional<std::uint16_t> token_port;
+  if (port) token_port = static_cast<std::uint16_t>(*port);
+  const std::string token = edge::make_preview_token(key, *ulid, token_port, now, now + ttl);
+  json::object out{{"token", token},
+                   {"expires_at", format_rfc3339(std::chrono::system_clock::from_time_t(now + ttl))}};
+  if (url_port != 0) out["url"] = preview_url(*id, url_port, objects_) + "?sandbox_token=" + token;
+  co_return json_answer(200, out);
 }
 
 }  // namespace sandboxd::control

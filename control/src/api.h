@@ -41,6 +41,8 @@ class MetricsSource {
 
 class FilesApi;
 class CertificateSource;
+class TaskService;
+class TasksApi;
 
 class Api final : public HttpHandler {
  public:
@@ -62,12 +64,20 @@ class Api final : public HttpHandler {
   // outlive the Api); without it they say tls.mode is off.
   void set_certificates(CertificateSource& source) { certs_ = &source; }
 
+  // The keys POST …/preview-token signs with (auth.preview.secrets; SIGHUP replaces them).
+  void set_preview_keys(std::vector<config::PreviewKey> keys) { preview_keys_ = std::move(keys); }
+
   // Preview URLs name the edge's bound port, known only once the edge listens.
   void set_edge_port(std::uint16_t port) { objects_.edge_port = port; }
 
   // Counts requests into `metrics` and serves GET /metrics from `source`; both must outlive
   // the Api. Call before serving. Without it nothing is counted and /metrics answers 404.
   void set_metrics(Metrics& metrics, MetricsSource& source);
+
+  // Adds the task and log routes (SPEC §2.7.1-2.7.5, §2.6.9) served by `tasks`, which must
+  // outlive the Api; GET of a v1 sandbox then asks runtimed for `runtime` and the preview
+  // status, and a stop refuses a running task unless forced. Call before set_metrics.
+  void set_tasks(TaskService& tasks);
 
  private:
   void add_routes();
@@ -111,9 +121,13 @@ class Api final : public HttpHandler {
   Metrics* metrics_ = nullptr;
   MetricsSource* metrics_source_ = nullptr;
   std::unique_ptr<FilesApi> files_;  // SPEC §2.7.6-2.7.10
+  TaskService* tasks_ = nullptr;
+  std::unique_ptr<TasksApi> tasks_api_;  // SPEC §2.7.1-2.7.5, §2.6.9
   CertificateSource* certs_ = nullptr;
+  std::vector<config::PreviewKey> preview_keys_;
   boost::asio::awaitable<Response> certificates(Request& r);
   boost::asio::awaitable<Response> renew_certificates(Request& r);
+  boost::asio::awaitable<Response> mint_preview_token(Request& r);
 };
 
 }  // namespace sandboxd::control

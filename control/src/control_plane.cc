@@ -12,7 +12,9 @@
 #include "idle_reaper.h"
 #include "metrics.h"
 #include "objects.h"
+#include "runtimed_link.h"
 #include "sandbox_service.h"
+#include "task_service.h"
 #include "workspace.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -72,12 +74,14 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Runtime> {
   Runtime(asio::io_context& ioc, const config::Config& cfg, store::Store& st,
           WorkspaceRoot ws, std::string run_dir, std::string socket_path,
-          std::function<void(const Error&)> fatal)
+          std::unique_ptr<RuntimedLink> link, std::function<void(const Error&)> fatal)
       : config(cfg),
         store(st),
         workspaces(std::move(ws)),
         docker(ioc.get_executor(), client_options(socket_path, metrics)),
         service(ioc.get_executor(), cfg, st, docker, workspaces, std::move(run_dir), system_clock()),
+        runtimed(std::move(link)),
+        tasks(ioc.get_executor(), cfg, st, service, *runtimed, system_clock()),
         auth(cfg.auth.tokens, auth_required(cfg)),
         api(service, cfg, auth, *this,
             ObjectContext{&cfg, cfg.data_dir + "/workspaces", cfg.edge.http.listen.port}),
@@ -89,6 +93,11 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
         on_fatal(std::move(fatal)) {
     service.set_on_change([this] { publish_routes(); });
     service.set_before_container_stop([this](const std::string& id) { return end_tunnels(id); });
+    // SPEC §6.2, §6.8: runtimed.json before every start; tasks reconciled after it.
+    service.set_runtimed(*runtimed);
+    service.set_on_container_started([this](const std::string& id) { tasks.container_started(id); });
+    service.set_busy_source([this] { return tasks.busy_sandboxes(); });
+    api.set_tasks(tasks);
     api.set_metrics(metrics, *this);
   }
 
@@ -125,19 +134,19 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     for (std::string_view kind : {"wake", "create"}) {
       w.sample("sandboxd_admission_refusals_total", {{"kind", kind}, {"reason", "low_memory"}}, 0);
     }
-    if (auto mem = read_host_memory()) {
+    if (auto mem = read_host_memory(meminfo_path())) {
       w.family("sandboxd_memory_total_bytes", "gauge", "MemTotal from /proc/meminfo.");
       w.sample("sandboxd_memory_total_bytes", {}, static_cast<double>(mem->total_bytes));
       w.family("sandboxd_memory_available_bytes", "gauge", "MemAvailable from /proc/meminfo.");
       w.sample("sandboxd_memory_available_bytes", {}, static_cast<double>(mem->available_bytes));
     }
     w.family("sandboxd_pressure_band", "gauge", "Active memory pressure band (0 = none).");
-    w.sample("sandboxd_pressure_band", {}, 0);
+    w.sample("sandboxd_pressure_band", {}, pressure_band);
     const std::size_t execs = service.execs_running();
     w.family("sandboxd_exec_in_flight", "gauge", "Attached execs running.");
     w.sample("sandboxd_exec_in_flight", {}, static_cast<double>(execs));
     w.family("sandboxd_tasks_running", "gauge", "Agent tasks running.");
-    w.sample("sandboxd_tasks_running", {}, 0);
+    w.sample("sandboxd_tasks_running", {}, static_cast<double>(tasks.tasks_running()));
     std::optional<edge::EdgeMetrics> edge_metrics;
     if (edge) {
       edge_metrics = edge->metrics();  // summed over the workers, without a lock
@@ -149,6 +158,14 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     metrics.write_wake_phases(w);
     if (edge_metrics) write_edge_wake_phases(w, *edge_metrics);
     if (certs != nullptr) certs->write_metrics(w);
+    w.family("sandboxd_config_reloads_total", "counter", "SIGHUP reloads.");
+    w.sample("sandboxd_config_reloads_total", {{"result", "ok"}},
+             static_cast<double>(reloads_ok.load(std::memory_order_relaxed)));
+    w.sample("sandboxd_config_reloads_total", {{"result", "error"}},
+             static_cast<double>(reloads_error.load(std::memory_order_relaxed)));
+    w.family("sandboxd_config_restart_pending", "gauge",
+             "1 while a reload changed a key that needs a restart.");
+    w.sample("sandboxd_config_restart_pending", {}, restart_pending.load(std::memory_order_relaxed) ? 1 : 0);
     metrics.write(w);
     write_process_metrics(w);
     return w.take();
@@ -239,11 +256,15 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     publish_routes();
     reconciled = true;
     kLog.info("boot reconciliation done");
+    co_await tasks.recover();  // SPEC §6.8: relays of open tasks pick up where they were
     asio::co_spawn(server_executor(), [self] { return self->events_loop(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->event_consumer(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->periodic_reconcile(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->activity_flush_loop(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->idle_reaper_loop(); }, asio::detached);
+    if (config.pressure.enabled) {
+      asio::co_spawn(server_executor(), [self] { return self->pressure_loop(); }, asio::detached);
+    }
   }
 
   asio::any_io_executor server_executor() { return service_executor; }
@@ -331,6 +352,18 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     }
   }
 
+  // Under the id's lock, on a freshly loaded row and the edge's entry read now: activity
+  // since a candidate list was made keeps the sandbox running.
+  bool still_idle(const store::SandboxRow& row, const config::IdleConfig& judged,
+                  std::int64_t* idle_for_ms) {
+    std::optional<edge::SandboxActivity> seen;
+    if (auto parsed = Ulid::parse(row.id)) seen = activity.get(*parsed);
+    const edge::SandboxActivity* entry = seen ? &*seen : nullptr;
+    const std::int64_t now = system_clock().unix_ms();
+    *idle_for_ms = now - last_activity_ms(row, entry);
+    return is_idle(row, entry, service.execs_in_flight().contains(row.id), now, judged);
+  }
+
   asio::awaitable<void> reap_idle() {
     metrics.reaper_run(Reaper::idle);
     store::SandboxFilter running;
@@ -345,20 +378,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     for (const std::string& id : ids) {
       if (stopping) co_return;
       std::int64_t idle_for_ms = 0;
-      // Runs under the id's lock on a freshly loaded row, with the edge's entry re-read now:
-      // activity since the candidate list was made keeps the sandbox running.
-      std::function<bool(const store::SandboxRow&)> still_idle = [this, &idle_for_ms](
-                                                                    const store::SandboxRow& row) {
-        std::optional<edge::SandboxActivity> seen;
-        if (auto parsed = Ulid::parse(row.id)) seen = activity.get(*parsed);
-        const edge::SandboxActivity* edge_entry = seen ? &*seen : nullptr;
-        std::int64_t now = system_clock().unix_ms();
-        idle_for_ms = now - last_activity_ms(row, edge_entry);
-        return is_idle(row, edge_entry, service.execs_in_flight().contains(row.id), now, config.idle);
-      };
-      SandboxService::IdleCheck check = [this, &still_idle](const store::SandboxRow& row)
+      SandboxService::IdleCheck check = [this, &idle_for_ms](const store::SandboxRow& row)
           -> asio::awaitable<bool> {
-        if (!still_idle(row)) co_return false;
+        if (!still_idle(row, config.idle, &idle_for_ms)) co_return false;
         co_return co_await hand_over(row.id);
       };
       auto outcome = co_await service.stop_if_idle(id, check);
@@ -372,6 +394,66 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
       }
       metrics.idle_reaper_stop();
       kLog.info("idle reaper stopped sandbox", {{"id", id}, {"idle_for_s", idle_for_ms / 1000}});
+    }
+  }
+
+  // SPEC §4.6: every pressure.check_interval, the band MemAvailable falls in decides which
+  // idle sandboxes stop, least recently active first, until the estimate is back above the
+  // band (+2 points) or max_stops_per_tick were made.
+  asio::awaitable<void> pressure_loop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+      co_await reap_pressure();
+      if (stopping) co_return;
+      co_await sleep_for(config.pressure.check_interval);
+    }
+  }
+
+  asio::awaitable<void> reap_pressure() {
+    metrics.reaper_run(Reaper::pressure);
+    const auto mem = read_host_memory(meminfo_path());
+    if (!mem || mem->total_bytes == 0) co_return;
+    const double total = static_cast<double>(mem->total_bytes);
+    double avail = static_cast<double>(mem->available_bytes);
+    const double avail_pct = 100.0 * avail / total;
+    const auto band = active_band(config.pressure.bands, avail_pct);
+    pressure_band = band ? band->below : 0;
+    if (!band) co_return;
+    store::SandboxFilter running;
+    running.status = "running";
+    auto rows = store::sandbox_repo::list(store, running);
+    if (!rows) co_return;
+    const std::vector<std::string> victims =
+        pressure_victims(*rows, activity.snapshot(), system_clock().unix_ms(), *band, config.idle,
+                         service.execs_in_flight());
+    const std::string label = band_label(*band);
+    const double estimate = static_cast<double>(config.wake.admission.estimate_per_sandbox);
+    const bool last_band = band->stop_idle_for.count() == 0;
+    std::uint32_t stops = 0;
+    for (const std::string& id : victims) {
+      if (stopping || stops >= config.pressure.max_stops_per_tick) break;
+      if (100.0 * avail / total >= band->below + 2) break;
+      std::int64_t idle_for_ms = 0;
+      const config::IdleConfig judged = band_idle(config.idle, *band);
+      SandboxService::IdleCheck check = [this, &idle_for_ms, &judged, last_band](
+                                            const store::SandboxRow& row) -> asio::awaitable<bool> {
+        const bool idle = still_idle(row, judged, &idle_for_ms);
+        if (!idle && !(last_band && row.status == "running")) co_return false;
+        co_return co_await hand_over(row.id);
+      };
+      auto outcome = co_await service.stop_if_idle(id, check);
+      handed_over(id);
+      if (!outcome) continue;
+      if (!*outcome) {
+        metrics.reaper_stop_failure(Reaper::pressure);
+        continue;
+      }
+      ++stops;
+      avail += estimate;
+      metrics.pressure_stop(label);
+      kLog.warn("pressure stop", {{"id", id}, {"band", label}, {"avail_pct", avail_pct},
+                                  {"idle_for_s", idle_for_ms / 1000},
+                                  {"est_freed_bytes", config.wake.admission.estimate_per_sandbox}});
     }
   }
 
@@ -430,6 +512,8 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   Metrics metrics;  // before docker and waker, which count into it
   docker::Client docker;
   SandboxService service;
+  std::unique_ptr<RuntimedLink> runtimed;  // before tasks, which uses it
+  TaskService tasks;
   Authenticator auth;
   Api api;
   HttpServer server;
@@ -440,6 +524,10 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   std::function<void(const Error&)> on_fatal;
   edge::EdgeServer* edge = nullptr;  // set once the edge listens; outlives the control thread
   CertificateSource* certs = nullptr;  // likewise
+  std::atomic<std::uint64_t> reloads_ok{0};  // SIGHUP outcomes (SPEC §9.4)
+  std::atomic<std::uint64_t> reloads_error{0};
+  std::atomic<bool> restart_pending{false};
+  double pressure_band = 0;  // the active band's `below`, 0 for none (control thread)
   std::set<std::string> handing_over;  // see hand_over
   asio::any_io_executor service_executor;
   std::optional<std::chrono::steady_clock::time_point> docker_ok_at;
@@ -469,11 +557,13 @@ class ControlPlaneImpl final : public ControlPlane {
       return Error{Errc::io, "cannot create " + run_dir};
     }
     chmod(run_dir.c_str(), 0700);
+    auto link = RuntimedLink::open(cfg);  // node.key, and <data_dir>/run opened once
+    if (!link) return link.error();
     auto socket = docker::resolve_docker_socket(cfg.docker.socket);
     if (!socket) return socket.error();
     if (socket->from_docker_host) kLog.info("DOCKER_HOST overrides docker.socket", {{"socket", socket->path}});
     runtime_ = std::make_shared<Runtime>(ioc_, cfg, store, std::move(*ws), run_dir, socket->path,
-                                         std::move(on_fatal));
+                                         std::move(*link), std::move(on_fatal));
     runtime_->service_executor = ioc_.get_executor();
     runtime_->events_bell = std::make_unique<asio::steady_timer>(ioc_);
     if (auto listening = runtime_->server.listen(); !listening) return listening.error();
@@ -498,6 +588,7 @@ class ControlPlaneImpl final : public ControlPlane {
   // needs a privilege this process lacks (SPEC §9.1); an explicit address never does.
   Status start_edge(const config::Config& cfg) {
     edge::EdgeOptions options = edge_options(cfg);
+    drain_ = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.edge.timeouts.shutdown_drain);
     if (auto first = certs_->initial()) options.certificates = std::move(*first);
     auto access_log = open_access_log(cfg);  // log.access_log: off, stderr or a file
     if (!access_log) return access_log.error();
@@ -526,8 +617,25 @@ class ControlPlaneImpl final : public ControlPlane {
   std::uint16_t edge_port() const override { return edge_ ? edge_->port() : 0; }
   std::uint16_t edge_https_port() const override { return edge_ ? edge_->https_port() : 0; }
 
-  void reload_certificates() override {
+  void reload(const config::Config& next, bool restart_pending) override {
+    // The edge and the certificate source are thread-safe; the API's pieces live on the
+    // control thread.
+    if (edge_) edge_->set_preview_auth(preview_auth_settings(next));
     if (certs_) certs_->reload_files();
+    auto tokens = next.auth.tokens;
+    const bool required = auth_required(next);
+    auto keys = next.auth.preview.secrets;
+    asio::post(ioc_, [rt = runtime_, tokens = std::move(tokens), required, keys = std::move(keys),
+                      restart_pending]() mutable {
+      rt->auth = Authenticator(tokens, required);
+      rt->api.set_preview_keys(std::move(keys));
+      rt->reloads_ok.fetch_add(1, std::memory_order_relaxed);
+      rt->restart_pending.store(restart_pending, std::memory_order_relaxed);
+    });
+  }
+
+  void reload_failed() override {
+    if (runtime_) runtime_->reloads_error.fetch_add(1, std::memory_order_relaxed);
   }
 
   Status reopen_logs() override { return edge_ ? edge_->reopen_access_log() : ok(); }
@@ -535,7 +643,8 @@ class ControlPlaneImpl final : public ControlPlane {
   void stop() override {
     if (certs_) certs_->stop();  // no certificate reaches the edge from here on
     // The edge first: its workers call the Waker, which needs the control thread.
-    if (edge_) edge_->stop(std::chrono::seconds(1));
+    // SPEC §3.16: in-flight requests, streams and held requests get edge.timeouts.shutdown_drain.
+    if (edge_) edge_->stop(drain_);
     if (!thread_.joinable()) return;
     asio::post(ioc_, [rt = runtime_] {
       rt->stopping = true;
@@ -552,6 +661,7 @@ class ControlPlaneImpl final : public ControlPlane {
   asio::io_context ioc_{1};  // first member: destroyed last, after everything bound to it
   std::shared_ptr<Runtime> runtime_;
   std::unique_ptr<CertificateSource> certs_;
+  std::chrono::milliseconds drain_{1000};
   std::unique_ptr<edge::EdgeServer> edge_;
   std::thread thread_;
 };

@@ -70,6 +70,14 @@ std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::Sa
   return *table;
 }
 
+edge::PreviewAuthSettings preview_auth_settings(const config::Config& c) {
+  edge::PreviewAuthSettings s;
+  for (const auto& k : c.auth.preview.secrets) s.keys.push_back({k.kid, k.secret.reveal()});
+  s.cookie_ttl = std::chrono::duration_cast<std::chrono::seconds>(c.auth.preview.cookie_ttl);
+  s.redirect_url = c.auth.preview.redirect_url;
+  return s;
+}
+
 edge::EdgeOptions edge_options(const config::Config& c) {
   edge::EdgeOptions o;
   o.listen_host = c.edge.http.listen.host;
@@ -105,6 +113,7 @@ edge::EdgeOptions edge_options(const config::Config& c) {
   o.websocket_idle = t.websocket_idle;
   o.upstream_idle_timeout = c.edge.upstream.idle_timeout;
   o.max_idle_per_backend = c.edge.upstream.max_idle_per_backend;
+  o.preview_auth = preview_auth_settings(c);
   o.wake_timeout = c.wake.timeout;
   o.probe_interval = c.wake.probe_interval;
   return o;
@@ -183,6 +192,19 @@ void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m) {
   counter("sandboxd_edge_access_log_dropped_total",
           "Access log lines dropped because the writer fell behind.",
           static_cast<double>(m.access_log_dropped));
+  w.family("sandboxd_preview_auth_total", "counter", "Private-preview checks.");
+  for (std::size_t r = 0; r < edge::kPreviewResultNames.size(); ++r) {
+    for (std::size_t v = 0; v < edge::kPreviewViaNames.size(); ++v) {
+      for (std::size_t why = 0; why < edge::kTokenCheckNames.size(); ++why) {
+        const std::uint64_t n = m.preview_auth[r][v][why];
+        if (n == 0 && !(r == 0 && why == 0)) continue;  // the label sets that happened
+        w.sample("sandboxd_preview_auth_total",
+                 {{"result", edge::kPreviewResultNames[r]}, {"via", edge::kPreviewViaNames[v]},
+                  {"reason", edge::kTokenCheckNames[why]}},
+                 static_cast<double>(n));
+      }
+    }
+  }
   w.family("sandboxd_tls_handshakes_total", "counter", "TLS handshakes.");
   for (std::size_t i = 0; i < edge::kTlsVersionNames.size(); ++i) {
     w.sample("sandboxd_tls_handshakes_total",

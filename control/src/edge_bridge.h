@@ -30,6 +30,8 @@ namespace sandboxd::control {
 std::shared_ptr<const edge::RouteTable> build_routes(const std::vector<store::SandboxRow>& rows,
                                                      const std::set<std::string>& handing_over = {});
 
+// auth.preview.* as the edge takes it (§3.14).
+edge::PreviewAuthSettings preview_auth_settings(const config::Config& c);
 edge::EdgeOptions edge_options(const config::Config& config);
 
 // log.access_log (SPEC §3.11): null when it is "", else a writer on "stderr" or the file.

@@ -69,6 +69,8 @@ class ChunkSink final : public BodySink {
     stream_.expires_after(std::chrono::seconds(60));
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(chunk)), nothrow);
     if (ec) failed_ = true;
+    // The deadline bounds one write, not the quiet time before the next (a followed log).
+    if (!failed_) stream_.expires_never();
     co_return !failed_;
   }
   void abort() override { failed_ = true; }
@@ -179,6 +181,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
     ChunkSink sink(stream);
     co_await r.stream(sink);
     if (sink.failed()) co_return false;
+    stream.expires_after(options_.header_read);
     auto [ec2, n2] = co_await asio::async_write(stream, http::make_chunk_last(), nothrow);
     co_return !ec2 && res.keep_alive();
   }

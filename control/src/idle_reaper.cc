@@ -39,6 +39,48 @@ std::vector<std::string> idle_candidates(const std::vector<store::SandboxRow>& r
   return ids;
 }
 
+std::optional<config::PressureBand> active_band(const std::vector<config::PressureBand>& bands,
+                                                double avail_pct) {
+  std::optional<config::PressureBand> best;
+  for (const auto& b : bands) {
+    if (b.below > avail_pct && (!best || b.below < best->below)) best = b;
+  }
+  return best;
+}
+
+config::IdleConfig band_idle(const config::IdleConfig& idle, const config::PressureBand& band) {
+  config::IdleConfig c = idle;
+  c.threshold = band.stop_idle_for;
+  return c;
+}
+
+std::string band_label(const config::PressureBand& band) {
+  std::string text = std::to_string(band.below);
+  text.erase(text.find_last_not_of('0') + 1);
+  if (!text.empty() && text.back() == '.') text.pop_back();
+  return text;
+}
+
+std::vector<std::string> pressure_victims(const std::vector<store::SandboxRow>& rows,
+                                          const std::vector<edge::SandboxActivity>& activity,
+                                          std::int64_t now_ms, const config::PressureBand& band,
+                                          const config::IdleConfig& idle, const ControlBusy& busy) {
+  std::vector<std::string> ids = idle_candidates(rows, activity, now_ms, band_idle(idle, band), busy);
+  if (band.stop_idle_for.count() > 0) return ids;
+  // The last band: every running sandbox, the ones that did not qualify after the others.
+  std::map<std::string, const edge::SandboxActivity*> by_id;
+  for (const auto& a : activity) by_id[a.id.str()] = &a;
+  std::vector<std::pair<std::int64_t, std::string>> rest;
+  for (const auto& row : rows) {
+    if (row.status != "running" || std::find(ids.begin(), ids.end(), row.id) != ids.end()) continue;
+    auto it = by_id.find(row.id);
+    rest.emplace_back(last_activity_ms(row, it == by_id.end() ? nullptr : it->second), row.id);
+  }
+  std::sort(rest.begin(), rest.end());
+  for (auto& [at, id] : rest) ids.push_back(std::move(id));
+  return ids;
+}
+
 std::vector<store::ActivityMark> ActivityFlush::pending(
     const std::vector<edge::SandboxActivity>& activity) const {
   std::vector<store::ActivityMark> marks;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,27 @@ std::vector<std::string> idle_candidates(const std::vector<store::SandboxRow>& r
                                          const std::vector<edge::SandboxActivity>& activity,
                                          std::int64_t now_ms, const config::IdleConfig& idle,
                                          const ControlBusy& busy = {});
+
+// §4.6 step 2: the band with the smallest `below` that is still above `avail_pct`; nullopt
+// when memory is above every band.
+std::optional<config::PressureBand> active_band(const std::vector<config::PressureBand>& bands,
+                                                double avail_pct);
+
+// §4.6 step 3: the running rows a pressure pass may stop, in stop order. In a band with a
+// `stop_idle_for`, those idle (§4.1) for at least that long, least recently active first. In
+// a `0s` band every running sandbox: the idle ones first, then the rest (busy, always_on or
+// under keepalive), each group least recently active first.
+std::vector<std::string> pressure_victims(const std::vector<store::SandboxRow>& rows,
+                                          const std::vector<edge::SandboxActivity>& activity,
+                                          std::int64_t now_ms, const config::PressureBand& band,
+                                          const config::IdleConfig& idle,
+                                          const ControlBusy& busy = {});
+
+// The idle settings a pressure band judges with: idle.threshold replaced by stop_idle_for.
+config::IdleConfig band_idle(const config::IdleConfig& idle, const config::PressureBand& band);
+
+// The §11 `band` label of a pressure stop: the band's `below`, e.g. "15".
+std::string band_label(const config::PressureBand& band);
 
 // What the activity flush writes (§4.2): one mark per sandbox whose edge last_activity_ms
 // advanced past what an earlier flush wrote. Call `pending`, write the marks in one

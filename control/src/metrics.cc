@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -289,6 +290,20 @@ void Metrics::write(TextWriter& w) const {
   w.family("sandboxd_reaper_stops_total", "counter", "Stops made by reapers.");
   w.sample("sandboxd_reaper_stops_total", {{"reason", "idle"}, {"band", ""}},
            static_cast<double>(idle_stops_.load(std::memory_order_relaxed)));
+  std::lock_guard lock(pressure_mu_);
+  for (const auto& [band, n] : pressure_stops_) {
+    w.sample("sandboxd_reaper_stops_total", {{"reason", "pressure"}, {"band", band}}, static_cast<double>(n));
+  }
+}
+
+void Metrics::pressure_stop(const std::string& band) {
+  std::lock_guard lock(pressure_mu_);
+  ++pressure_stops_[band];
+}
+
+std::string meminfo_path() {
+  const char* hook = std::getenv("SANDBOXD_TEST_MEMINFO");
+  return hook != nullptr && *hook != '\0' ? std::string(hook) : std::string("/proc/meminfo");
 }
 
 void Metrics::write_wake_phases(TextWriter& w) const {

@@ -13,7 +13,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -107,6 +109,8 @@ class Metrics {
   void docker_events_connected(bool up) { docker_events_connected_.store(up ? 1 : 0, std::memory_order_relaxed); }
   void wake(WakeResult r) { wakes_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
   void idle_reaper_stop() { idle_stops_.fetch_add(1, std::memory_order_relaxed); }
+  // A pressure stop in the band labelled `band` (its `below`, §4.6 step 5).
+  void pressure_stop(const std::string& band);
   void wake_phase(WakePhase p, double seconds) { wake_phases_[static_cast<std::size_t>(p)]->observe(seconds); }
   void reaper_run(Reaper r) { reaper_runs_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
   void reaper_stop_failure(Reaper r) {
@@ -135,6 +139,8 @@ class Metrics {
   std::array<std::unique_ptr<Histogram>, kWakePhases> wake_phases_;
   std::array<std::atomic<std::uint64_t>, kReapers> reaper_runs_{};
   std::array<std::atomic<std::uint64_t>, kReapers> reaper_stop_failures_{};
+  mutable std::mutex pressure_mu_;
+  std::map<std::string, std::uint64_t> pressure_stops_;  // band → stops
 };
 
 // Host memory from /proc/meminfo (SPEC §4.6); nullopt when it cannot be read.
@@ -143,6 +149,10 @@ struct HostMemory {
   std::uint64_t available_bytes = 0;
 };
 std::optional<HostMemory> read_host_memory(const std::string& meminfo = "/proc/meminfo");
+
+// Where host memory is read: /proc/meminfo, or — a TEST HOOK, the one fake of §4.6's tests —
+// the file named by SANDBOXD_TEST_MEMINFO, so that tests can drive MemAvailable.
+std::string meminfo_path();
 
 // process_* families from /proc/self; a family whose source cannot be read is left out.
 void write_process_metrics(TextWriter& w);

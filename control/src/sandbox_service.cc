@@ -549,8 +549,32 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::create_c
   co_return std::nullopt;
 }
 
+asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::issue_runtimed_secret(
+    store::SandboxRow& row) {
+  if (!runtimed_) co_return std::nullopt;
+  const std::int64_t generation = row.runtimed_secret_gen + 1;
+  const std::string secret = runtimed_->secret(row.id, generation);
+  const std::string hash = RuntimedLink::secret_hash(secret);
+  // Stored first: a crash after the delivery must not leave runtimed with a secret that
+  // sandboxd cannot derive again.
+  const std::string id = row.id;
+  store::WriteJob job = [id, generation, hash](store::Tx& tx) {
+    return store::sandbox_repo::set_runtimed_secret(tx, id, generation, hash);
+  };
+  if (auto st = co_await store_write(store_, std::move(job)); !st) {
+    co_return Failure{ApiError::from(st.error()), "start_failed"};
+  }
+  row.runtimed_secret_gen = generation;
+  row.runtimed_secret_hash = hash;
+  if (auto st = runtimed_->deliver(row.id, runtimed_->settings_json(row, secret)); !st) {
+    co_return Failure{ApiError::internal("runtimed.json: " + st.error().detail), "start_failed"};
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::start_container(
     store::SandboxRow& row) {
+  if (auto f = co_await issue_runtimed_secret(row)) co_return f;
   auto started = co_await docker_.container_start(*row.container_id);
   if (!started && started.error().code == Errc::not_found) {
     // Removed behind our back, before its destroy event was seen: a 404 that finish_wake
@@ -580,6 +604,7 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::start_co
   row.error_message.reset();
   if (auto st = co_await save(row); !st) co_return Failure{ApiError::from(st.error()), "start_failed"};
   kLog.info("sandbox running", {{"id", row.id}, {"ip", ip}});
+  if (on_started_) on_started_(row.id);
   co_return std::nullopt;
 }
 
@@ -754,7 +779,7 @@ asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> SandboxService::sto
 }
 
 std::set<std::string> SandboxService::execs_in_flight() const {
-  std::set<std::string> ids;
+  std::set<std::string> ids = busy_source_ ? busy_source_() : std::set<std::string>{};
   for (const auto& [id, n] : *execs_) {
     if (n > 0) ids.insert(id);
   }

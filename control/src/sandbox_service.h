@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "docker/client.h"
 #include "requests.h"
+#include "runtimed_link.h"
 #include "store/audit_repo.h"
 #include "store/sandbox_repo.h"
 #include "store/store.h"
@@ -85,7 +86,8 @@ class SandboxService {
   using IdleCheck = std::function<asio::awaitable<bool>(const store::SandboxRow&)>;
   asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> stop_if_idle(const std::string& id,
                                                                             IdleCheck still_idle);
-  // Ids with an attached exec in flight: a control-side busy signal (SPEC §4.1).
+  // Ids with an attached exec in flight, or busy by the busy source (open tasks): the
+  // control-side busy signal of the idle reaper (SPEC §4.1).
   std::set<std::string> execs_in_flight() const;
   std::size_t execs_running() const;  // attached execs now, all sandboxes
   asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
@@ -129,6 +131,17 @@ class SandboxService {
   using BeforeStop = std::function<asio::awaitable<void>(const std::string& id)>;
   void set_before_container_stop(BeforeStop fn) { before_stop_ = std::move(fn); }
 
+  // With a link, every container start (create, start, wake, re-create) is preceded by a new
+  // runtimed secret: its generation and hash are stored, then runtimed.json is delivered
+  // into the run directory (SPEC §6.2). The link must outlive the service.
+  void set_runtimed(const RuntimedLink& link) { runtimed_ = &link; }
+  // Called on the control thread after a container start was recorded (`running`).
+  void set_on_container_started(std::function<void(const std::string& id)> fn) {
+    on_started_ = std::move(fn);
+  }
+  // More busy sandboxes for execs_in_flight() (sandboxes with a running task).
+  void set_busy_source(std::function<std::set<std::string>()> fn) { busy_source_ = std::move(fn); }
+
  private:
   struct Failure {
     ApiError answer;
@@ -152,6 +165,9 @@ class SandboxService {
   asio::awaitable<std::optional<Failure>> create_container(store::SandboxRow& row);
   // Starts the container and records running with its address.
   asio::awaitable<std::optional<Failure>> start_container(store::SandboxRow& row);
+  // A new runtimed secret for the next start: generation + 1 and its hash stored, then
+  // runtimed.json written (SPEC §6.2).
+  asio::awaitable<std::optional<Failure>> issue_runtimed_secret(store::SandboxRow& row);
   asio::awaitable<ApiResult<store::SandboxRow>> wake_locked(store::SandboxRow row, const Actor& actor);
   // wake_locked in two halves: store `waking`, then bring the container up.
   asio::awaitable<Status> mark_waking(store::SandboxRow& row, const Actor& actor);
@@ -185,6 +201,9 @@ class SandboxService {
   std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
   std::function<void()> on_change_;
   BeforeStop before_stop_;
+  const RuntimedLink* runtimed_ = nullptr;
+  std::function<void(const std::string&)> on_started_;
+  std::function<std::set<std::string>()> busy_source_;
   std::map<std::string, std::string> skeletons_;  // image id → tar of /opt/sandbox-skel
   std::set<std::string> probes_in_use_;
   // id → attached execs running; held weakly by exec frames that may outlive the service.

@@ -41,6 +41,7 @@ constexpr int kMaxInterim = 16;                 // 1xx responses before the fina
 constexpr std::chrono::seconds kCloseWait{1};   // §3.9: the WebSocket close handshake
 constexpr std::chrono::milliseconds kTlsCloseWait{200};  // the client's close_notify
 constexpr std::string_view kSandboxStopping = "sandbox stopping";
+constexpr std::string_view kServerShutdown = "server shutting down";
 constexpr std::string_view kIdleTimeout = "idle timeout";
 
 asio::ip::address to_asio(const IpAddress& ip) {
@@ -52,6 +53,80 @@ asio::ip::address to_asio(const IpAddress& ip) {
   asio::ip::address_v6::bytes_type v6;
   std::memcpy(v6.data(), b.data(), 16);
   return asio::ip::address_v6(v6);
+}
+
+// §3.14: finds `name=value` in the target's query. `without` gets the target with that
+// parameter removed, the others in their order (and no '?' when none is left).
+bool take_query_param(std::string_view target, std::string_view name, std::string_view* value,
+                      std::string* without) {
+  const std::size_t q = target.find('?');
+  if (q == std::string_view::npos) return false;
+  bool found = false;
+  std::string rest;
+  for (std::string_view query = target.substr(q + 1); !query.empty();) {
+    const std::size_t amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t eq = param.find('=');
+    if (!found && param.substr(0, eq) == name) {
+      found = true;
+      *value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+      continue;
+    }
+    if (!rest.empty()) rest.push_back('&');
+    rest.append(param);
+  }
+  if (!found) return false;
+  without->assign(target.substr(0, q));
+  if (!rest.empty()) *without += "?" + rest;
+  return true;
+}
+
+// The value of cookie `name` in the request's Cookie fields.
+std::optional<std::string_view> find_cookie(const RequestHead& h, std::string_view name) {
+  for (const HeaderField& f : h.headers) {
+    if (!iequals(f.name, "cookie")) continue;
+    for (std::string_view rest = f.value; !rest.empty();) {
+      const std::size_t semi = rest.find(';');
+      const std::string_view pair = trim_ows(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      const std::size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+void append_percent_encoded(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' ||
+        u == '.' || u == '_' || u == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+}
+
+// auth.preview.redirect_url with {sandbox_id} and {return} filled in, percent-encoded.
+std::string fill_login_url(std::string_view tmpl, std::string_view id, std::string_view back) {
+  std::string out;
+  for (std::size_t i = 0; i < tmpl.size();) {
+    if (tmpl.substr(i).starts_with("{sandbox_id}")) {
+      append_percent_encoded(out, id);
+      i += 12;
+    } else if (tmpl.substr(i).starts_with("{return}")) {
+      append_percent_encoded(out, back);
+      i += 8;
+    } else {
+      out.push_back(tmpl[i++]);
+    }
+  }
+  return out;
 }
 
 std::int64_t ms_between(steady::time_point a, steady::time_point b) {
@@ -160,6 +235,7 @@ class Connection {
     handle_.end_tunnel = [this](const Ulid& id, std::shared_ptr<void> token) {
       end_tunnel(id, std::move(token));
     };
+    handle_.shutdown_tunnel = [this] { shutdown_tunnel(); };
     reg_ = w_.connections.insert(w_.connections.end(), &handle_);
     bump(w_.counters.connections_open[https_ ? 1 : 0]);
   }
@@ -277,9 +353,12 @@ class Connection {
   }
 
   // A TLS connection says close_notify before the TCP close (so that a body delimited by
-  // the close is not taken for a truncation), waiting briefly for the client's.
+  // the close is not taken for a truncation). The client's close_notify is not awaited: the
+  // shutdown is marked as received, so OpenSSL only writes ours.
   asio::awaitable<void> close_tls() {
     if (!client_.is_tls() || !client_.socket().is_open()) co_return;
+    SSL* ssl = client_.native_ssl();
+    SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
     set_deadline(kTlsCloseWait);
     co_await client_.tls().async_shutdown(nothrow);
     clear_deadline();
@@ -474,6 +553,107 @@ class Connection {
     co_return co_await handle_preview(target);
   }
 
+  // ---- private previews (§3.14) ----
+
+  enum class Access : std::uint8_t { allowed, redirect, denied };
+
+  std::string_view cookie_name() const { return https_ ? "__Host-sandbox_preview" : "sandbox_preview"; }
+
+  void count_preview(bool allowed, PreviewVia via, TokenCheck reason) {
+    bump(w_.counters.preview_auth[allowed ? 0 : 1][idx(via)][idx(reason)]);
+  }
+
+  // The request's lower-cased host name, without port or trailing dot.
+  std::string host_lower(const RequestHead& h) const {
+    std::string out(host_name(h.host).value_or(std::string_view{}));
+    for (char& c : out) c = ascii_lower(c);
+    return out;
+  }
+
+  void set_preview_cookie(const PreviewAuthSettings& s, const RequestHead& h, const PreviewTarget& t,
+                          std::int64_t now) {
+    x_.set_cookie.assign(cookie_name());
+    x_.set_cookie.push_back('=');
+    x_.set_cookie += make_preview_cookie(s.keys.front(), t.id, host_lower(h), now + s.cookie_ttl.count());
+    x_.set_cookie += "; Path=/; Max-Age=" + std::to_string(s.cookie_ttl.count()) + "; HttpOnly; SameSite=Lax";
+    if (https_) x_.set_cookie += "; Secure";
+  }
+
+  // Step 2 of §3.5 for a private sandbox: the credentials in order (query token, bearer
+  // token, session cookie). Sets what the answer or the forwarded request must carry.
+  Access check_private(const RequestHead& h, const PreviewTarget& t, bool running) {
+    const auto& settings = w_.preview_auth();
+    static const PreviewAuthSettings kNone;
+    const PreviewAuthSettings& s = settings ? *settings : kNone;
+    const std::int64_t now = coarse_unix_ms() / 1000;
+    const bool get_or_head = h.method == "GET" || h.method == "HEAD";
+    if (h.method == "OPTIONS" && h.field("access-control-request-method")) {
+      // A CORS preflight carries no credentials; forwarding it wakes nothing when running.
+      count_preview(running, PreviewVia::none, TokenCheck::ok);
+      return running ? Access::allowed : Access::denied;
+    }
+    PreviewVia failed_via = PreviewVia::none;
+    TokenCheck failed = TokenCheck::ok;
+    auto remember = [&](PreviewVia via, TokenCheck c) {
+      if (failed == TokenCheck::ok) {
+        failed_via = via;
+        failed = c;
+      }
+    };
+    std::string_view token;
+    std::string without;
+    if (take_query_param(h.origin_target, "sandbox_token", &token, &without)) {
+      const TokenCheck c = check_preview_token(token, s.keys, t.id, t.port, now);
+      if (c == TokenCheck::ok) {
+        count_preview(true, PreviewVia::query, c);
+        set_preview_cookie(s, h, t, now);
+        if (get_or_head) {
+          x_.redirect = 302;
+          x_.location = std::move(without);
+          return Access::redirect;
+        }
+        x_.fwd_target = std::move(without);
+        return Access::allowed;
+      }
+      remember(PreviewVia::query, c);
+    }
+    if (auto auth = h.field("authorization"); auth && istarts_with(*auth, "bearer ")) {
+      const TokenCheck c = check_preview_token(trim_ows(auth->substr(7)), s.keys, t.id, t.port, now);
+      if (c == TokenCheck::ok) {
+        count_preview(true, PreviewVia::bearer, c);
+        set_preview_cookie(s, h, t, now);
+        if (x_.html) {
+          x_.redirect = 302;
+          x_.location.assign(h.origin_target);
+          return Access::redirect;
+        }
+        x_.drop_auth = true;
+        return Access::allowed;
+      }
+      remember(PreviewVia::bearer, c);
+    }
+    if (auto value = find_cookie(h, cookie_name())) {
+      const TokenCheck c = check_preview_cookie(*value, s.keys, t.id, host_lower(h), now);
+      if (c == TokenCheck::ok) {
+        count_preview(true, PreviewVia::cookie, c);
+        x_.strip_cookie = true;
+        return Access::allowed;
+      }
+      remember(PreviewVia::cookie, c);
+    }
+    count_preview(false, failed_via, failed);
+    if (!s.redirect_url.empty() && x_.html) {
+      // The login page, told which sandbox and where to come back to (token removed).
+      std::string back = https_ ? "https://" : "http://";
+      back.append(h.host);
+      back.append(without.empty() ? std::string(h.origin_target) : without);
+      x_.redirect = 302;
+      x_.location = fill_login_url(s.redirect_url, t.id.str(), back);
+      return Access::redirect;
+    }
+    return Access::denied;
+  }
+
   // ---- edge answers ----
 
   // §3.15: the host (lower-cased, without port) is a name of the certificate the handshake
@@ -529,7 +709,7 @@ class Connection {
     } else if (x_.redirect != 0) {
       x_.rec.route = "redirect";
       x_.rec.status = x_.redirect;
-      build_redirect(x_.redirect, x_.location, !keep, x_.http10 && keep, out_);
+      build_redirect(x_.redirect, x_.location, !keep, x_.http10 && keep, out_, x_.set_cookie);
     } else if (x_.misdirected) {
       x_.rec.route = "edge_error";
       x_.rec.status = 421;
@@ -679,6 +859,7 @@ class Connection {
     RouteAction action = RouteAction::no_such_sandbox;
     IpAddress address;
     std::string reason;
+    Access access = Access::allowed;
     {
       const RouteTable& table = w_.routes.current();
       if (w_.pool_table != &table) {
@@ -686,7 +867,10 @@ class Connection {
         w_.pool_table = &table;
       }
       const Route* route = table.find(t.id);
-      action = decide_route(route, t.port, false, opt_.ports);
+      if (route != nullptr && route->visibility == Visibility::private_) {
+        access = check_private(parser_.head(), t, route->state == RouteState::running);
+      }
+      action = decide_route(route, t.port, access == Access::allowed, opt_.ports);
       if (route != nullptr) {
         address = route->address;
         reason = route->error_reason.substr(0, 200);
@@ -697,7 +881,7 @@ class Connection {
         prepare_error("no_such_sandbox");
         co_return co_await send_edge_answer();
       case RouteAction::preview_auth_required:
-        prepare_error("preview_auth_required");
+        if (access != Access::redirect) prepare_error("preview_auth_required");
         co_return co_await send_edge_answer();
       case RouteAction::port_not_exposed:
         prepare_error("port_not_exposed");
@@ -1007,6 +1191,9 @@ class Connection {
     ctx.tunnel = h.upgrade;
     ctx.forwarded_header = opt_.forwarded_header;
     ctx.request_id = x_.rec.request_id;
+    ctx.target = x_.fwd_target;
+    ctx.drop_authorization = x_.drop_auth;
+    if (x_.strip_cookie) ctx.preview_cookie = cookie_name();
     build_forward_head(h, ctx, fwd_);
     const bool wait_for_continue = h.expect_continue && h.has_body();
     if (!wait_for_continue && !body_is_chunked_ && body_left_ > 0 && in_.size() >= body_left_) {
@@ -1113,6 +1300,7 @@ class Connection {
     ctx.close = !keep;
     ctx.http10_keep_alive = x_.http10 && keep;
     ctx.wake = x_.rec.wake;
+    ctx.set_cookie = x_.set_cookie;
     if (https_ && opt_.hsts_max_age.count() > 0) {
       hsts_ = "max-age=" + std::to_string(opt_.hsts_max_age.count());
       ctx.hsts = hsts_;
@@ -1298,8 +1486,19 @@ class Connection {
   // Called by the worker when the tunnel's sandbox stops: `token` is held until the close
   // frame went out (or the tunnel is gone).
   void end_tunnel(const Ulid& id, std::shared_ptr<void> token) {
-    if (tunnel_up_ == nullptr || !x_.sandbox || *x_.sandbox != id || !tunnel_end_.empty()) return;
-    tunnel_end_ = kSandboxStopping;
+    if (tunnel_up_ == nullptr || !x_.sandbox || *x_.sandbox != id) return;
+    finish_tunnel(kSandboxStopping, std::move(token));
+  }
+
+  // §3.16 drain: a WebSocket gets close 1001 "server shutting down", other tunnels close.
+  void shutdown_tunnel() {
+    if (tunnel_up_ == nullptr) return;
+    finish_tunnel(kServerShutdown, nullptr);
+  }
+
+  void finish_tunnel(std::string_view why, std::shared_ptr<void> token) {
+    if (!tunnel_end_.empty()) return;
+    tunnel_end_ = why;
     error_code ignored;
     if (!websocket_) {
       tunnel_dead_ = true;
@@ -1321,6 +1520,7 @@ class Connection {
 
   TunnelEnd tunnel_ended_by() const {
     if (tunnel_end_ == kSandboxStopping) return TunnelEnd::sandbox_stop;
+    if (tunnel_end_ == kServerShutdown) return TunnelEnd::shutdown;
     if (tunnel_end_ == kIdleTimeout) return TunnelEnd::idle;
     if (tunnel_by_) return *tunnel_by_;
     return w_.closing ? TunnelEnd::shutdown : TunnelEnd::client;
@@ -1479,8 +1679,12 @@ class Connection {
     bool keep = true;
     bool html = false;
     bool health = false;
-    int redirect = 0;          // 301 or 308 to https (§3.1), with `location`
+    int redirect = 0;          // 301/308 to https (§3.1), 302 of §3.14, with `location`
     std::string location;
+    std::string set_cookie;    // the preview cookie to set on the answer (§3.14)
+    std::string fwd_target;    // the target without a consumed sandbox_token
+    bool drop_auth = false;    // Authorization carried the preview token: not forwarded
+    bool strip_cookie = false;  // the edge's cookie is removed upstream
     bool misdirected = false;  // 421 (§3.15)
     bool response_started = false;
     std::optional<Ulid> sandbox;

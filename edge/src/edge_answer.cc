@@ -41,6 +41,15 @@ constexpr std::array<ErrorInfo, 17> kErrors{{
 
 void append_number(std::string& out, std::int64_t n) { out.append(std::to_string(n)); }
 
+// The Connection field of an edge answer: close, or keep-alive for an HTTP/1.0 client.
+void append_connection(std::string& out, bool close, bool http10_keep_alive) {
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+}
+
 // The page's HTML: inline CSS, no script, light and dark, no animation to reduce.
 void append_page(std::string& out, const ErrorInfo& e, int retry_after) {
   out.append(
@@ -108,6 +117,7 @@ std::string_view reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
     case 301: return "Moved Permanently";
+    case 302: return "Found";
     case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
@@ -200,11 +210,7 @@ void build_error_answer(const ErrorAnswer& a, std::string_view message, std::str
     out.append(a.wake);
     out.append("\r\n");
   }
-  if (a.close) {
-    out.append("Connection: close\r\n");
-  } else if (a.http10_keep_alive) {
-    out.append("Connection: keep-alive\r\n");
-  }
+  append_connection(out, a.close, a.http10_keep_alive);
   out.append("\r\n");
   if (!a.head_only) out.append(body);
 }
@@ -213,17 +219,13 @@ void build_health_answer(bool head_only, bool close, bool http10_keep_alive, std
   out.assign(
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
       "Cache-Control: no-store\r\n");
-  if (close) {
-    out.append("Connection: close\r\n");
-  } else if (http10_keep_alive) {
-    out.append("Connection: keep-alive\r\n");
-  }
+  append_connection(out, close, http10_keep_alive);
   out.append("\r\n");
   if (!head_only) out.append("ok\n");
 }
 
 void build_redirect(int status, std::string_view location, bool close, bool http10_keep_alive,
-                    std::string& out) {
+                    std::string& out, std::string_view set_cookie) {
   out.assign("HTTP/1.1 ");
   append_number(out, status);
   out.push_back(' ');
@@ -231,11 +233,12 @@ void build_redirect(int status, std::string_view location, bool close, bool http
   out.append("\r\nLocation: ");
   out.append(location);
   out.append("\r\nContent-Length: 0\r\n");
-  if (close) {
-    out.append("Connection: close\r\n");
-  } else if (http10_keep_alive) {
-    out.append("Connection: keep-alive\r\n");
+  if (!set_cookie.empty()) {
+    out.append("Set-Cookie: ");
+    out.append(set_cookie);
+    out.append("\r\nCache-Control: no-store\r\n");
   }
+  append_connection(out, close, http10_keep_alive);
   out.append("\r\n");
 }
 
@@ -245,11 +248,7 @@ void build_misdirected(bool head_only, bool close, bool http10_keep_alive, std::
              "Content-Length: ");
   append_number(out, static_cast<std::int64_t>(kBody.size()));
   out.append("\r\n");
-  if (close) {
-    out.append("Connection: close\r\n");
-  } else if (http10_keep_alive) {
-    out.append("Connection: keep-alive\r\n");
-  }
+  append_connection(out, close, http10_keep_alive);
   out.append("\r\n");
   if (!head_only) out.append(kBody);
 }

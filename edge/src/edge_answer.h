@@ -53,9 +53,10 @@ void build_error_answer(const ErrorAnswer& answer, std::string_view message, std
 // "200 ok\n" for /healthz on a non-preview host.
 void build_health_answer(bool head_only, bool close, bool http10_keep_alive, std::string& out);
 
-// §3.1: the https redirect (301 or 308), empty body.
+// §3.1 and §3.14: a redirect (301, 302 or 308) with an empty body, and the preview cookie
+// when `set_cookie` is not empty.
 void build_redirect(int status, std::string_view location, bool close, bool http10_keep_alive,
-                    std::string& out);
+                    std::string& out, std::string_view set_cookie = {});
 
 // §3.15: a plain 421 for a host the handshake's certificate does not cover.
 void build_misdirected(bool head_only, bool close, bool http10_keep_alive, std::string& out);

@@ -63,10 +63,11 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::start(EdgeOptions options,
   auto impl = std::make_unique<Impl>();
   impl->state = std::make_unique<ServerState>(std::move(options), routes, waker, activity);
   ServerState& st = *impl->state;
+  st.preview_auth.publish(std::make_shared<const PreviewAuthSettings>(st.options.preview_auth));
   if (st.options.tls) {
     auto set = detail::TlsContexts::build(first, st.options.tls13_only, st.tickets);
     if (!set) return set.error();
-    st.publish_tls(std::move(*set));
+    st.tls.publish(std::move(*set));
     st.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
   }
   std::uint16_t port = st.options.listen_port;
@@ -102,6 +103,10 @@ std::uint16_t EdgeServer::port() const { return impl_->state->port; }
 
 std::uint16_t EdgeServer::https_port() const { return impl_->state->https_port; }
 
+void EdgeServer::set_preview_auth(PreviewAuthSettings settings) {
+  impl_->state->preview_auth.publish(std::make_shared<const PreviewAuthSettings>(std::move(settings)));
+}
+
 Status EdgeServer::set_certificates(const TlsCertificates& certificates) {
   ServerState& s = *impl_->state;
   if (!s.options.tls) return Error{Errc::invalid_argument, "TLS is off"};
@@ -110,7 +115,7 @@ Status EdgeServer::set_certificates(const TlsCertificates& certificates) {
     s.tls_reloads_error.fetch_add(1, std::memory_order_relaxed);
     return set.error();
   }
-  s.publish_tls(std::move(*set));
+  s.tls.publish(std::move(*set));
   s.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
   return ok();
 }

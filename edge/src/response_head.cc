@@ -225,6 +225,7 @@ void build_client_response_head(const ResponseHead& head, const ClientResponseCo
     append_field(out, f.name, f.value);
   }
   if (!ctx.hsts.empty() && !has_hsts) append_field(out, "Strict-Transport-Security", ctx.hsts);
+  if (!ctx.set_cookie.empty()) append_field(out, "Set-Cookie", ctx.set_cookie);
   if (!ctx.wake.empty()) append_field(out, "X-Sandbox-Wake", ctx.wake);
   if (ctx.framing == BodyFraming::chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (ctx.tunnel) {

@@ -76,6 +76,7 @@ struct ClientResponseContext {
   bool http10_keep_alive = false;           // "Connection: keep-alive" for an HTTP/1.0 client
   std::string_view wake;                    // X-Sandbox-Wake value, or ""
   std::string_view hsts;                    // Strict-Transport-Security value, or ""
+  std::string_view set_cookie;              // the edge's preview cookie (§3.14), or ""
 };
 
 // `HTTP/1.1 <status> <reason>`, the upstream's fields minus hop-by-hop ones (and minus

@@ -7,6 +7,7 @@
 #include "edge/activity.h"
 #include "edge/edge_options.h"
 #include "edge/edge_server.h"
+#include "edge/preview_auth.h"
 #include "edge/route_table.h"
 #include "edge/waker.h"
 #include "io.h"
@@ -60,6 +61,49 @@ class WakeCoordinator : public std::enable_shared_from_this<WakeCoordinator> {
   std::atomic<std::uint64_t> calls_{0};
 };
 
+// A value published to every worker (certificates, preview keys): a writer swaps it under a
+// lock and bumps the generation; a worker copies the pointer only when the generation moved
+// since its last look (`SwapCache`), so the request path takes no lock.
+template <class T>
+class SwapSlot {
+ public:
+  void publish(std::shared_ptr<const T> value) {
+    {
+      std::lock_guard lock(mu_);
+      value_ = std::move(value);
+    }
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  std::shared_ptr<const T> load() const {
+    std::lock_guard lock(mu_);
+    return value_;
+  }
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const T> value_;
+  std::atomic<std::uint64_t> generation_{0};
+};
+
+// One worker's copy of a SwapSlot's value.
+template <class T>
+class SwapCache {
+ public:
+  const std::shared_ptr<const T>& get(const SwapSlot<T>& slot) {
+    const std::uint64_t g = slot.generation();
+    if (g != generation_) {
+      value_ = slot.load();
+      generation_ = g;
+    }
+    return value_;
+  }
+
+ private:
+  std::shared_ptr<const T> value_;
+  std::uint64_t generation_ = 0;
+};
+
 // max_connections_per_client (§3.10): IPv4 per address, IPv6 per /64.
 class ClientLimiter {
  public:
@@ -86,23 +130,13 @@ struct ServerState {
   std::uint16_t port = 0;
   std::uint16_t https_port = 0;
 
-  // §3.15 hot swap: the set new handshakes use. Workers compare `tls_generation` with the
-  // one they cached and copy the pointer under the lock only when it moved.
+  // §3.15 hot swap: the certificate set new handshakes use.
   std::shared_ptr<TicketKeys> tickets = std::make_shared<TicketKeys>();
-  std::atomic<std::uint64_t> tls_generation{0};
+  SwapSlot<TlsContexts> tls;
   std::atomic<std::uint64_t> tls_reloads_ok{0};
   std::atomic<std::uint64_t> tls_reloads_error{0};
-  void publish_tls(std::shared_ptr<const TlsContexts> set) {
-    {
-      std::lock_guard lock(tls_mu_);
-      tls_ = std::move(set);
-    }
-    tls_generation.fetch_add(1, std::memory_order_acq_rel);
-  }
-  std::shared_ptr<const TlsContexts> current_tls() {
-    std::lock_guard lock(tls_mu_);
-    return tls_;
-  }
+  // §3.14: the keys that verify preview tokens, the cookie lifetime, the login redirect.
+  SwapSlot<PreviewAuthSettings> preview_auth;
 
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> open_connections{0};
@@ -125,10 +159,6 @@ struct ServerState {
   std::condition_variable cv;
   void connection_closed();
   bool wait_connections_below(std::uint64_t n, steady::time_point until);
-
- private:
-  std::mutex tls_mu_;
-  std::shared_ptr<const TlsContexts> tls_;
 };
 
 }  // namespace sandboxd::edge::detail

@@ -118,15 +118,6 @@ asio::awaitable<void> Worker::sweep_loop() {
   }
 }
 
-const std::shared_ptr<const TlsContexts>& Worker::tls_contexts() {
-  const std::uint64_t g = state.tls_generation.load(std::memory_order_acquire);
-  if (g != tls_generation_) {
-    tls_ = state.current_tls();
-    tls_generation_ = g;
-  }
-  return tls_;
-}
-
 void Worker::begin_drain() {
   asio::post(ioc, [this] {
     draining = true;
@@ -134,7 +125,11 @@ void Worker::begin_drain() {
     if (acceptor) acceptor->close(ignored);
     if (https_acceptor) https_acceptor->close(ignored);
     for (ConnectionHandle* c : connections) {
-      if (*c->idle) c->abort();
+      if (*c->idle) {
+        c->abort();
+      } else {
+        c->shutdown_tunnel();
+      }
     }
   });
 }

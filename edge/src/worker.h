@@ -32,6 +32,8 @@ struct ConnectionHandle {
   std::function<void()> abort;  // cancels every socket of the connection
   // Ends the connection's tunnel if it belongs to the sandbox; holds the token meanwhile.
   std::function<void(const Ulid&, std::shared_ptr<void>)> end_tunnel;
+  // Ends the connection's tunnel, if any, because the server shuts down.
+  std::function<void()> shutdown_tunnel;
 };
 
 class Worker {
@@ -57,9 +59,12 @@ class Worker {
   // From any thread: stop the loop and join the thread.
   void join();
 
-  // The certificate set new handshakes use (null before the first); cached per worker and
-  // refreshed when the server publishes a new one.
-  const std::shared_ptr<const TlsContexts>& tls_contexts();
+  // The certificate set new handshakes use (null before the first), and the preview-auth
+  // settings; cached per worker, refreshed when the server publishes new ones.
+  const std::shared_ptr<const TlsContexts>& tls_contexts() { return tls_.get(state.tls); }
+  const std::shared_ptr<const PreviewAuthSettings>& preview_auth() {
+    return preview_auth_.get(state.preview_auth);
+  }
 
   ServerState& state;
   const EdgeOptions& options;
@@ -86,8 +91,8 @@ class Worker {
   asio::awaitable<void> sweep_loop();
 
   asio::steady_timer sweep_timer_;
-  std::shared_ptr<const TlsContexts> tls_;
-  std::uint64_t tls_generation_ = 0;
+  SwapCache<TlsContexts> tls_;
+  SwapCache<PreviewAuthSettings> preview_auth_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
 };

@@ -65,6 +65,9 @@ void WorkerCounters::add_to(EdgeMetrics& out) const {
   add_all(out.connections_total, connections_total);
   add_all(out.tls_handshakes_ok, tls_handshakes_ok);
   out.tls_handshakes_failed += tls_handshakes_failed.load(std::memory_order_relaxed);
+  for (std::size_t r = 0; r < preview_auth.size(); ++r) {
+    for (std::size_t v = 0; v < preview_auth[r].size(); ++v) add_all(out.preview_auth[r][v], preview_auth[r][v]);
+  }
   for (std::size_t s = 0; s < request_duration.size(); ++s) {
     request_duration[s].add_to(out.request_duration[s]);
   }

@@ -48,6 +48,10 @@ struct alignas(64) WorkerCounters {
   std::array<std::atomic<std::uint64_t>, kListenerNames.size()> connections_total{};
   std::array<std::atomic<std::uint64_t>, kTlsVersionNames.size()> tls_handshakes_ok{};
   std::atomic<std::uint64_t> tls_handshakes_failed{0};
+  std::array<std::array<std::array<std::atomic<std::uint64_t>, kPreviewReasons>,
+                        kPreviewViaNames.size()>,
+             kPreviewResultNames.size()>
+      preview_auth{};
   std::array<AtomicHistogram, kSourceNames.size()> request_duration;
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> bytes_out{0};

@@ -10,7 +10,12 @@
 //
 // It listens on 0.0.0.0:$PORT (default 3000). With --ready-file, once it listens it writes
 // its hostname to PATH (through a temporary file and a rename, so the file appears whole):
-// the image's init uses that as its ready marker.
+// the tests use that as its ready marker.
+//
+// SIGTERM and SIGINT end it with status 0 after TESTAPP_STOP_DELAY seconds (default 0),
+// while it goes on serving: the tests use the delay to send requests while a sandbox is
+// `stopping`. The signals are taken by a thread of their own (sigwait), since runtimed sends
+// SIGTERM to the dev server's whole process group.
 //
 // Routes:
 //   GET  /                 HTML page naming the hostname; its script echoes "ping" over /ws
@@ -726,8 +731,28 @@ void serve_connection(int fd) {
 
 }  // namespace
 
+// Blocks SIGTERM and SIGINT in every thread (call before starting any) and waits for them on
+// one thread: it exits after TESTAPP_STOP_DELAY seconds.
+static void handle_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {
+    }
+    const char* delay = std::getenv("TESTAPP_STOP_DELAY");
+    auto seconds = parse_number<unsigned>(delay && *delay ? delay : "0");
+    if (seconds && *seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(*seconds));
+    std::_Exit(0);
+  }).detach();
+}
+
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  handle_stop_signals();
   std::string ready_file;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];

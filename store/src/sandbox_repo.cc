@@ -309,6 +309,17 @@ Status update_container(Tx& tx, std::string_view id, const std::optional<std::st
   return ok();
 }
 
+Status set_runtimed_secret(Tx& tx, std::string_view id, std::int64_t generation,
+                           std::string_view secret_hash) {
+  auto stmt = tx.prepare(
+      "UPDATE sandbox SET runtimed_secret_gen = ?2, runtimed_secret_hash = ?3 WHERE id = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id).bind(2, generation).bind(3, secret_hash);
+  if (Status st = stmt->run(); !st) return st;
+  if (tx.changes() == 0) return no_such_sandbox(id);
+  return ok();
+}
+
 Status set_ports(Tx& tx, std::string_view id, const std::vector<int>& ports) {
   auto stmt = tx.prepare("UPDATE sandbox SET updated_at = ?2 WHERE id = ?1");
   if (!stmt) return stmt.error();

@@ -130,6 +130,39 @@ TEST(IdleReaper, LeastRecentlyActiveFirst) {
   EXPECT_EQ(ids, (std::vector<std::string>{kC, kB, kA}));
 }
 
+config::PressureBand band(double below, std::chrono::milliseconds idle_for) {
+  return config::PressureBand{below, idle_for};
+}
+
+TEST(PressureReaper, ActiveBandIsTheSmallestBelowAboveAvailable) {
+  const std::vector<config::PressureBand> bands{band(15, 5min), band(10, 1min), band(5, 0s)};
+  EXPECT_FALSE(active_band(bands, 40));
+  EXPECT_FALSE(active_band(bands, 15));
+  EXPECT_EQ(active_band(bands, 14.9)->below, 15);
+  EXPECT_EQ(active_band(bands, 9)->below, 10);
+  EXPECT_EQ(active_band(bands, 0.5)->below, 5);
+  EXPECT_EQ(band_label(band(15, 5min)), "15");
+  EXPECT_EQ(band_label(band(7.5, 5min)), "7.5");
+}
+
+TEST(PressureReaper, VictimsAreIdleForTheBandLeastRecentlyActiveFirst) {
+  ManualClock clock;
+  const std::int64_t now = clock.unix_ms();
+  std::vector<store::SandboxRow> rows{running_row(kA, now - 100'000), running_row(kB, now - 300'000),
+                                      running_row(kC, now - 30'000)};
+  // 1 min band: C is too recent.
+  EXPECT_EQ(pressure_victims(rows, {}, now, band(10, 1min), idle_config()),
+            (std::vector<std::string>{kB, kA}));
+  // A busy sandbox (an exec in flight) is spared.
+  EXPECT_EQ(pressure_victims(rows, {}, now, band(10, 1min), idle_config(), {kB}),
+            (std::vector<std::string>{kA}));
+  // The 0s band takes every running sandbox: the idle ones first, then the busy and the
+  // always_on, each group least recently active first.
+  rows[2].idle_policy = "always_on";
+  EXPECT_EQ(pressure_victims(rows, {}, now, band(5, 0s), idle_config(), {kB}),
+            (std::vector<std::string>{kA, kB, kC}));
+}
+
 TEST(IdleReaper, EdgeOnlyEntriesForUnknownRowsAreIgnored) {
   ManualClock clock;
   const std::int64_t now = clock.unix_ms();

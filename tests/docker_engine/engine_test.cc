@@ -40,7 +40,9 @@ using Clock = std::chrono::steady_clock;
 using tcp = asio::ip::tcp;
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr const char* kImage = "sandboxd-test:latest";
+// Built without RUNTIMED: sandbox-init is its CMD, so a container runs without sandboxd's
+// runtimed.json. Its own tag keeps it apart from the integration tests' runtimed image.
+constexpr const char* kImage = "sandboxd-test-engine:latest";
 constexpr const char* kRunLabel = "sandboxd.test.run";
 
 // Runs `task` on `io` to completion; an exception escaping it fails the test loudly.

@@ -197,11 +197,16 @@ bool ensure_test_image(std::string* problem) {
     if (ping.status != 200) {
       outcome = "no Docker Engine answers on " + docker_socket() +
                 "; start one: eval \"$(scripts/docker-engine.sh start)\"";
+    } else if (std::string(SANDBOXD_RUNTIMED).empty()) {
+      outcome = "this build has no runtimed-static target (a sanitizer build?); the test image "
+                "runs runtimed as its entrypoint";
     } else {
-      // The image runs this build's testapp (image/testapp/) as its app.
+      // The image runs this build's runtimed as its entrypoint and this build's testapp
+      // (image/testapp/) as the dev server.
       Process build({std::string(SANDBOXD_SOURCE_DIR) + "/image/build-test-image.sh", kImage},
                     {"DOCKER_HOST=unix://" + docker_socket(),
-                     std::string("TESTAPP=") + SANDBOXD_TESTAPP});
+                     std::string("TESTAPP=") + SANDBOXD_TESTAPP,
+                     std::string("RUNTIMED=") + SANDBOXD_RUNTIMED});
       auto st = build.wait_exit(120s);
       outcome = st && *st == 0 ? std::string() : "build-test-image.sh failed: " + build.err();
     }
@@ -240,24 +245,12 @@ std::string preview_host(std::string id, int port) {
 
 // ---------------------------------------------------------------------------- sandboxd
 
-std::uint16_t Sandboxd::edge_port() {
-  // Logged right after the control listener; read within a deadline, then remembered. The
-  // log spans every run on this data directory: the last line is the current run's.
-  if (edge_port_ != 0) return edge_port_;
-  std::regex line("edge listening [^\\n]*port=([0-9]+)");
-  wait_until([&] {
-    std::string text = log();
-    for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it) {
-      edge_port_ = static_cast<std::uint16_t>(std::stoi((*it)[1]));
-    }
-    return edge_port_ != 0;
-  }, 10s);
-  return edge_port_;
-}
-
-std::uint16_t Sandboxd::edge_https_port() {
+// The port of the last log line matching `pattern` (one capture group), read within a
+// deadline; 0 if none. The log spans every run on this data directory: the last line is
+// the current run's.
+std::uint16_t Sandboxd::port_from_log(const std::string& pattern) {
   std::uint16_t port = 0;
-  std::regex line("edge https listening [^\\n]*port=([0-9]+)");
+  std::regex line(pattern);
   wait_until([&] {
     std::string text = log();
     for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it) {
@@ -268,10 +261,32 @@ std::uint16_t Sandboxd::edge_https_port() {
   return port;
 }
 
+std::uint16_t Sandboxd::edge_port() {
+  // Logged right after the control listener; remembered once read.
+  if (edge_port_ == 0) edge_port_ = port_from_log("edge listening [^\\n]*port=([0-9]+)");
+  return edge_port_;
+}
+
+std::uint16_t Sandboxd::edge_https_port() {
+  return port_from_log("edge https listening [^\\n]*port=([0-9]+)");
+}
+
 Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
     : network_(std::move(network)), config_(std::move(config)) {
   data_dir_ = dir_.path() + "/data";
-  std::string yaml = "data_dir: " + data_dir_ + "\n" +
+  config_path_ = dir_.write("sandboxd.yaml", yaml());
+  log_path_ = dir_.path() + "/sandboxd.log";
+}
+
+void Sandboxd::rewrite_config(SandboxdConfig config) {
+  config_ = std::move(config);
+  dir_.write("sandboxd.yaml", yaml());
+}
+
+void Sandboxd::write_raw_config(const std::string& text) { dir_.write("sandboxd.yaml", text); }
+
+std::string Sandboxd::yaml() const {
+  return "data_dir: " + data_dir_ + "\n" +
                      "control:\n"
                      "  listen: " + config_.listen + "\n" + config_.control_lines +
                      "edge:\n"
@@ -283,9 +298,9 @@ Sandboxd::Sandboxd(std::string network, SandboxdConfig config)
                      "  network: " + network_ + "\n"
                      "  stop_timeout: 5s\n" + config_.docker_lines +
                      "sandbox:\n"
-                     "  nofile: 4096\n" + config_.sandbox_lines + config_.extra;
-  config_path_ = dir_.write("sandboxd.yaml", yaml);
-  log_path_ = dir_.path() + "/sandboxd.log";
+                     "  nofile: 4096\n"
+                     "  dev_command: " + config_.dev_command + "\n"
+                     "  project_dir: .\n" + config_.sandbox_lines + config_.extra;
 }
 
 Sandboxd::~Sandboxd() { kill9(); }
@@ -455,6 +470,20 @@ void SandboxdTest::TearDown() {
   }
   more_.clear();
   main_.reset();
+}
+
+::testing::AssertionResult SandboxdTest::wait_preview(const std::string& id, int port) {
+  std::optional<RawResponse> last;
+  if (wait_until([&] {
+        RawConnection c(sd().edge_port());
+        c.send("GET / HTTP/1.1\r\nHost: " + preview_host(id, port) + "\r\nConnection: close\r\n\r\n");
+        last = c.read_response();
+        return last && last->status == 200;
+      }, 30s)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "the preview of " << id << " never answered 200; last "
+                                       << (last ? std::to_string(last->status) : std::string("none"));
 }
 
 std::string SandboxdTest::create_v1(const std::string& user, const std::string& project,

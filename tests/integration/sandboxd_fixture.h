@@ -1,9 +1,10 @@
 // The real sandboxd against the real Docker Engine, for the lifecycle integration tests.
 //
 // `Sandboxd` runs the binary with a temporary data directory, `control.listen` on an
-// ephemeral port, the test image (image/build-test-image.sh), its own Docker network and
-// `sandbox.nofile: 4096` (the engine here caps open files at 20000), waits for `/readyz`,
-// and sends requests to it. `SandboxdTest` is a fixture that starts one per test and, in
+// ephemeral port, the test image (image/build-test-image.sh: runtimed as the entrypoint),
+// its own Docker network, `sandbox.nofile: 4096` (the engine here caps open files at 20000),
+// the test image's app as the dev server (`sandbox.dev_command: sandbox-dev`) and the
+// workspace root as `sandbox.project_dir`, waits for `/readyz`, and sends requests to it. `SandboxdTest` is a fixture that starts one per test and, in
 // TearDown, removes every container and network the test made, also after a failure: by
 // the instance label of each sandboxd it started and by network. Networks are named
 // `sandboxd-it-<pid>-<n>`; ones left by a test process that no longer runs (killed by a
@@ -111,6 +112,7 @@ struct SandboxdConfig {
   std::string control_lines;
   std::string edge_lines;  // after `http: listen`, e.g. "  timeouts:\n    header_read: 1s\n"
   std::string docker_lines;
+  std::string dev_command = "sandbox-dev";  // sandbox.dev_command
   std::string sandbox_lines;
   std::string extra;
 };
@@ -131,6 +133,10 @@ class Sandboxd {
   void kill9();
   // SIGTERM and wait; false when it did not exit in time.
   bool terminate();
+  // Writes sandboxd.yaml again from `config` (same data dir, network and docker settings),
+  // or as the exact `text`; for SIGHUP tests.
+  void rewrite_config(SandboxdConfig config);
+  void write_raw_config(const std::string& text);
   // Sends a signal to the running process (e.g. SIGHUP).
   void signal(int sig);
   bool running() const { return process_ != nullptr; }
@@ -164,6 +170,9 @@ class Sandboxd {
   Answer del(const std::string& target) { return call("DELETE", target); }
 
  private:
+  std::string yaml() const;
+  std::uint16_t port_from_log(const std::string& pattern);
+
   std::string network_;
   SandboxdConfig config_;
   TempDir dir_;
@@ -196,6 +205,9 @@ class SandboxdTest : public ::testing::Test {
   // v1 create that must give 201 running; returns the id ("" after a failed assertion).
   std::string create_v1(const std::string& user, const std::string& project,
                         const std::string& extra_fields = "");
+  // Waits until GET / through the edge on the sandbox's preview host answers 200 (a wake
+  // included), within 30 s.
+  ::testing::AssertionResult wait_preview(const std::string& id, int port = 3000);
   // Legacy create that must give 201; returns the id.
   std::string create_legacy(const std::string& body = "{}");
   // Waits until GET /v1/sandboxes/<id> reads `status`.
@@ -204,8 +216,8 @@ class SandboxdTest : public ::testing::Test {
   // Buffered v1 exec of argv; the answer.
   Answer exec(const std::string& id, const std::vector<std::string>& argv,
               const std::string& extra_fields = "");
-  // Waits until the test image's init has installed its SIGTERM handler and started httpd
-  // (its ready marker exists), so a stop is quick.
+  // Waits until the test image's dev server (the testapp that runtimed supervises) listens:
+  // its ready marker exists.
   ::testing::AssertionResult wait_init_ready(const std::string& id);
   // Ids of every container labelled with this sandboxd's instance.
   std::vector<std::string> instance_container_ids(const Sandboxd& s);

@@ -35,8 +35,12 @@ class ControlPlane {
   virtual std::uint16_t edge_port() const = 0;
   // The https listener's port (edge.https.listen); 0 when tls.mode is off.
   virtual std::uint16_t edge_https_port() const = 0;
-  // SIGHUP, tls.mode files: tls.files.cert and .key are loaded again (SPEC §3.15).
-  virtual void reload_certificates() = 0;
+  // SIGHUP with a valid file (SPEC §9.4): API tokens and auth.preview from `next` apply to
+  // the next request, the TLS files are read again; `restart_pending` says that other
+  // changed keys wait for a restart. Thread-safe; `next` need not outlive the call.
+  virtual void reload(const config::Config& next, bool restart_pending) = 0;
+  // SIGHUP with an invalid file: counted, nothing changes.
+  virtual void reload_failed() = 0;
   // SIGHUP's part that exists today: log.access_log is opened again (after a rotation).
   virtual Status reopen_logs() = 0;
   virtual void stop() = 0;

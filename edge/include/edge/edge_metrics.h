@@ -56,6 +56,13 @@ enum class Listener : std::uint8_t { http, https };
 // `version` of sandboxd_tls_handshakes_total{result="ok"}; failed handshakes have none.
 inline constexpr std::array<std::string_view, 3> kTlsVersionNames{"TLSv1.2", "TLSv1.3", "other"};
 
+// sandboxd_preview_auth_total: `result` × `via` × `reason` (edge/preview_auth.h's names).
+inline constexpr std::array<std::string_view, 2> kPreviewResultNames{"allowed", "denied"};
+inline constexpr std::array<std::string_view, 4> kPreviewViaNames{"cookie", "query", "bearer",
+                                                                  "none"};
+enum class PreviewVia : std::uint8_t { cookie, query, bearer, none };
+inline constexpr std::size_t kPreviewReasons = 10;  // kTokenCheckNames.size()
+
 inline constexpr std::array<std::string_view, 5> kRejectNames{
     "max_connections", "per_client", "tls_handshake", "header_timeout", "bad_request"};
 enum class RejectReason : std::uint8_t {
@@ -134,6 +141,10 @@ struct EdgeMetrics {
   std::array<DurationHistogram, kHeldResultNames.size()> held_seconds{};
   std::array<std::uint64_t, kTlsVersionNames.size()> tls_handshakes_ok{};
   std::uint64_t tls_handshakes_failed = 0;
+  // [result][via][reason]
+  std::array<std::array<std::array<std::uint64_t, kPreviewReasons>, kPreviewViaNames.size()>,
+             kPreviewResultNames.size()>
+      preview_auth{};
   std::uint64_t tls_reloads_ok = 0;     // certificate sets swapped in (the first one included)
   std::uint64_t tls_reloads_error = 0;  // sets refused by set_certificates
   DurationHistogram wake_duration{};

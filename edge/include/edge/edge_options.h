@@ -7,6 +7,7 @@
 
 #include "edge/access_log_writer.h"
 #include "edge/ip_address.h"
+#include "edge/preview_auth.h"
 #include "edge/route_table.h"
 #include "edge/tls.h"
 
@@ -80,6 +81,9 @@ struct EdgeOptions {
   // wake.* (§3.6)
   ms wake_timeout{60'000};
   ms probe_interval{25};
+
+  // §3.14: the first preview-auth settings (EdgeServer::set_preview_auth replaces them).
+  PreviewAuthSettings preview_auth;
 
   // §3.11: where each request's JSON line goes, through a buffer per worker; null: no
   // access log. The caller may keep a reference to reopen it (SIGHUP).

@@ -20,6 +20,7 @@
 #include "edge/edge_metrics.h"
 #include "edge/edge_options.h"
 #include "edge/route_table.h"
+#include "edge/preview_auth.h"
 #include "edge/tls.h"
 #include "edge/waker.h"
 
@@ -57,6 +58,9 @@ class EdgeServer {
   // connections and handshakes in progress keep theirs. On failure the old set keeps
   // serving. Counted in tls_reloads_ok / tls_reloads_error. invalid_argument when TLS is off.
   Status set_certificates(const TlsCertificates& certificates);
+  // From any thread (§3.14, SIGHUP): the preview keys, cookie lifetime and login redirect
+  // that requests checked from now on use.
+  void set_preview_auth(PreviewAuthSettings settings);
   EdgeStats stats() const;
   // SPEC §11's edge families, summed over the workers now (edge/edge_metrics.h).
   EdgeMetrics metrics() const;

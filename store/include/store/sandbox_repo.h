@@ -99,6 +99,10 @@ Status update_status(Tx& tx, std::string_view id, const StatusChange& change);
 // Sets container_id, container_ip (unset = NULL) and updated_at = now.
 Status update_container(Tx& tx, std::string_view id, const std::optional<std::string>& container_id,
                         const std::optional<std::string>& container_ip);
+// Records the runtimed secret issued for the next container start (SPEC §6.2): its
+// generation and the hex SHA-256 of the secret. updated_at is untouched.
+Status set_runtimed_secret(Tx& tx, std::string_view id, std::int64_t generation,
+                           std::string_view secret_hash);
 // Replaces the ports (declaration order kept) and sets updated_at = now.
 Status set_ports(Tx& tx, std::string_view id, const std::vector<int>& ports);
 // Deletes the row with its ports, tasks and task events: only for a create that is rolled

@@ -1,9 +1,9 @@
-#include "base64.h"
+#include "base/base64.h"
 
 #include <array>
 #include <cstdint>
 
-namespace sandboxd::acme {
+namespace sandboxd {
 namespace {
 
 constexpr std::string_view kStd =
@@ -75,4 +75,4 @@ std::string base64url_encode(std::string_view bytes) { return encode(bytes, kUrl
 std::optional<std::string> base64_decode(std::string_view text) { return decode(text, kStd); }
 std::optional<std::string> base64url_decode(std::string_view text) { return decode(text, kUrl); }
 
-}  // namespace sandboxd::acme
+}  // namespace sandboxd

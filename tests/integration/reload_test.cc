@@ -1,0 +1,136 @@
+// SIGHUP (SPEC §9.4) against the real binary: a new API token replaces the old one while an
+// open WebSocket through the edge keeps echoing; a broken file changes nothing; a changed
+// restart key is named and counted.
+#include "raw_http.h"
+#include "sandboxd_fixture.h"
+#include "websocket_client.h"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+namespace sandboxd::testing {
+namespace {
+
+const std::string kOne = "token-one-0123456789abcdef0123456789abcdef";
+const std::string kTwo = "token-two-0123456789abcdef0123456789abcdef";
+
+SandboxdConfig with_token(const std::string& name, const std::string& secret) {
+  SandboxdConfig c;
+  c.extra = "auth:\n  required: true\n  tokens:\n    - name: " + name + "\n      secret: " + secret + "\n";
+  return c;
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+class ReloadTest : public SandboxdTest {
+ protected:
+  SandboxdConfig config() const override { return with_token("one", kOne); }
+
+  ::testing::AssertionResult reload_and_wait(const std::string& needle) {
+    const std::size_t before = count_of(sd().log(), needle);
+    sd().signal(SIGHUP);
+    if (wait_until([&] { return count_of(sd().log(), needle) > before; }, 10s)) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "no \"" << needle << "\" after SIGHUP:\n" << sd().log();
+  }
+
+  int status_with(const std::string& token) {
+    sd().set_token(token);
+    return sd().get("/v1/sandboxes").status;
+  }
+};
+
+TEST_F(ReloadTest, NewTokenAppliesWhileAWebSocketKeepsEchoingAndABrokenFileChangesNothing) {
+  sd().set_token(kOne);
+  const std::string id = create_v1("u1", "reload");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_preview(id));
+  WebSocketClient ws(sd().edge_port());
+  ASSERT_TRUE(ws.handshake(preview_host(id, 3000))) << ws.problem();
+  ASSERT_TRUE(ws.send_text("before"));
+  auto frame = ws.read_frame();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->payload, "before");
+
+  sd().rewrite_config(with_token("two", kTwo));
+  ASSERT_TRUE(reload_and_wait("config reloaded"));
+  ASSERT_TRUE(wait_until([&] { return status_with(kTwo) == 200; }, 5s));
+  EXPECT_EQ(status_with(kOne), 401);
+  ASSERT_TRUE(ws.send_text("after"));
+  frame = ws.read_frame();
+  ASSERT_TRUE(frame) << "the WebSocket did not survive the reload";
+  EXPECT_EQ(frame->payload, "after");
+
+  // A broken file: its errors are logged, nothing changes.
+  sd().write_raw_config("data_dir: [unclosed\n");
+  ASSERT_TRUE(reload_and_wait("the config is invalid; nothing changed"));
+  EXPECT_EQ(status_with(kTwo), 200);
+  EXPECT_EQ(status_with(kOne), 401);
+  ASSERT_TRUE(ws.send_text("still"));
+  frame = ws.read_frame();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->payload, "still");
+
+  // A key that needs a restart is named, counted, and left as it was.
+  SandboxdConfig restart = with_token("two", kTwo);
+  restart.edge_lines = "  workers: 3\n";
+  sd().rewrite_config(restart);
+  ASSERT_TRUE(reload_and_wait("these changes need a restart: edge.workers"));
+  sd().set_token(kTwo);
+  Answer m = sd().get("/metrics");
+  EXPECT_NE(m.body.find("sandboxd_config_reloads_total{result=\"ok\"} 2"), std::string::npos) << m.body.substr(0, 300);
+  EXPECT_NE(m.body.find("sandboxd_config_reloads_total{result=\"error\"} 1"), std::string::npos);
+  EXPECT_NE(m.body.find("sandboxd_config_restart_pending 1"), std::string::npos);
+  EXPECT_EQ(sd().log().find(kTwo), std::string::npos) << "a token was logged";
+}
+
+}  // namespace
+}  // namespace sandboxd::testing
+
+namespace sandboxd::testing {
+namespace {
+
+// SIGTERM (SPEC §3.16): the listeners close, an upload in flight completes, a WebSocket gets
+// close 1001 "server shutting down", then the process exits.
+class DrainTest : public SandboxdTest {};
+
+TEST_F(DrainTest, UploadInFlightCompletesAndWebSocketsGetClose1001) {
+  const std::string id = create_v1("u1", "drain");
+  ASSERT_FALSE(id.empty());
+  const std::string host = preview_host(id, 3000);
+  ASSERT_TRUE(wait_preview(id));
+  WebSocketClient ws(sd().edge_port());
+  ASSERT_TRUE(ws.handshake(host)) << ws.problem();
+
+  const std::string first(64 * 1024, 'a');
+  const std::string rest(64 * 1024, 'b');
+  RawConnection upload(sd().edge_port());
+  upload.send("POST /upload HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: " +
+              std::to_string(first.size() + rest.size()) + "\r\n\r\n" + first);
+  sd().signal(SIGTERM);
+  ASSERT_TRUE(wait_until([&] { return sd().log().find("stopping") != std::string::npos; }, 10s));
+  // The WebSocket is told why it ends.
+  auto close = ws.read_frame();
+  ASSERT_TRUE(close) << "no close frame";
+  EXPECT_EQ(close->opcode, 8);
+  ASSERT_GE(close->payload.size(), 2u);
+  EXPECT_EQ((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1]), 1001);
+  EXPECT_EQ(close->payload.substr(2), "server shutting down");
+  // New connections are refused while the upload goes on.
+  EXPECT_THROW(RawConnection(sd().edge_port()), std::runtime_error);
+  upload.send(rest);
+  auto r = upload.read_response(false, std::chrono::seconds(20));
+  ASSERT_TRUE(r) << "the upload in flight was cut";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("\"bytes\":131072"), std::string::npos) << r->body;
+  EXPECT_TRUE(sd().terminate()) << "sandboxd did not exit after the drain";
+}
+
+}  // namespace
+}  // namespace sandboxd::testing
