@@ -29,19 +29,6 @@ namespace {
 
 constexpr log::Logger kLog{"api"};
 
-Response json_answer(int status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-Response error_answer(const Request& req, const ApiError& e) {
-  Response r = error_response(req.path, e.status, e.code, e.message);
-  for (const auto& h : e.headers) r.headers.push_back(h);
-  return r;
-}
-
 Actor actor_of(const Request& r) { return Actor{r.actor, r.peer_ip, r.request_id}; }
 
 bool peer_in(const std::vector<config::Cidr>& nets, const std::string& ip) {

@@ -30,19 +30,6 @@ constexpr std::size_t kExportChunk = 256 * 1024;
 constexpr std::size_t kMaxListLimit = 100000;
 constexpr std::size_t kMaxExcludes = 256;
 
-Response error_answer(const Request& req, const ApiError& e) {
-  Response r = error_response(req.path, e.status, e.code, e.message);
-  for (const auto& h : e.headers) r.headers.push_back(h);
-  return r;
-}
-
-Response json_answer(int status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
 ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
   bool repeated = false;
   auto v = r.query_param(name, &repeated);

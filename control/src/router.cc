@@ -2,6 +2,9 @@
 
 #include "base/json_escape.h"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
 namespace sandboxd::control {
 
 namespace {
@@ -84,6 +87,19 @@ Response error_response(std::string_view path, int status, std::string_view code
     append_json_string(r.body, code);
     r.body += '}';
   }
+  return r;
+}
+
+Response error_answer(const Request& req, const ApiError& e) {
+  Response r = error_response(req.path, e.status, e.code, e.message);
+  for (const auto& h : e.headers) r.headers.push_back(h);
+  return r;
+}
+
+Response json_answer(int status, const boost::json::value& v) {
+  Response r;
+  r.status = status;
+  r.body = boost::json::serialize(v);
   return r;
 }
 

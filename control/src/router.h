@@ -3,7 +3,10 @@
 // segment and is percent-decoded exactly once (SPEC §1.1). No regexes, no fallthrough.
 #pragma once
 
+#include "api_error.h"
 #include "http.h"
+
+#include <boost/json/fwd.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -50,5 +53,11 @@ Family family_of(std::string_view path);
 // The error body of the path's family (SPEC §2.2): v1 under /v1/, legacy elsewhere.
 Response error_response(std::string_view path, int status, std::string_view code,
                         std::string_view message);
+
+// error_response for `e`, with its extra headers (Retry-After, Allow, …).
+Response error_answer(const Request& req, const ApiError& e);
+
+// `v` serialized as the body of a `status` answer.
+Response json_answer(int status, const boost::json::value& v);
 
 }  // namespace sandboxd::control

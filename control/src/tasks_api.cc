@@ -34,19 +34,6 @@ constexpr int kMaxTail = 10000;
 constexpr std::uint64_t kMaxLogRead = 16 * 1024 * 1024;  // the log rotates at 8 MiB (§6.7)
 constexpr std::chrono::milliseconds kFollowPoll{500};
 
-Response error_answer(const Request& req, const ApiError& e) {
-  Response r = error_response(req.path, e.status, e.code, e.message);
-  for (const auto& h : e.headers) r.headers.push_back(h);
-  return r;
-}
-
-Response json_answer(int status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
 Actor actor_of(const Request& r) { return Actor{r.actor, r.peer_ip, r.request_id}; }
 
 ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
