@@ -71,6 +71,24 @@ ApiResult<store::SandboxRow> sandbox_of(const SandboxService& service, const Req
   return row;
 }
 
+// What every files route acts on: the sandbox of the path and its `path` query, checked for
+// `use` (SPEC §2.7.6, §7), in that order.
+struct FileTarget {
+  store::SandboxRow row;
+  files::FilePath path;
+};
+
+ApiResult<FileTarget> file_target(const SandboxService& service, const Request& r,
+                                  files::PathUse use) {
+  auto row = sandbox_of(service, r);
+  if (!row) return row.error();
+  auto raw = query_string(r, "path");
+  if (!raw) return raw.error();
+  auto path = files::parse_path(*raw, use);
+  if (!path) return path.error();
+  return FileTarget{std::move(*row), std::move(*path)};
+}
+
 // The workspace root; one still being made (create before its step 7) is a conflict.
 ApiResult<files::Workspace> open_workspace(const std::string& dir, const std::string& id,
                                            const std::string& status) {
@@ -182,12 +200,10 @@ FilesApi::FilesApi(SandboxService& service, const config::Config& config)
 FilesApi::~FilesApi() = default;
 
 boost::asio::awaitable<Response> FilesApi::list(Request& r) {
-  auto row = sandbox_of(service_, r);
-  if (!row) co_return error_answer(r, row.error());
-  auto raw = query_string(r, "path");
-  if (!raw) co_return error_answer(r, raw.error());
-  auto path = files::parse_path(*raw, files::PathUse::tree);
-  if (!path) co_return error_answer(r, path.error());
+  auto target = file_target(service_, r, files::PathUse::tree);
+  if (!target) co_return error_answer(r, target.error());
+  const store::SandboxRow* row = &target->row;
+  const files::FilePath* path = &target->path;
   auto recursive = query_bool(r, "recursive", false);
   if (!recursive) co_return error_answer(r, recursive.error());
   auto all = query_bool(r, "all", false);
@@ -214,12 +230,10 @@ boost::asio::awaitable<Response> FilesApi::list(Request& r) {
 }
 
 boost::asio::awaitable<Response> FilesApi::read(Request& r) {
-  auto row = sandbox_of(service_, r);
-  if (!row) co_return error_answer(r, row.error());
-  auto raw = query_string(r, "path");
-  if (!raw) co_return error_answer(r, raw.error());
-  auto path = files::parse_path(*raw, files::PathUse::read);
-  if (!path) co_return error_answer(r, path.error());
+  auto target = file_target(service_, r, files::PathUse::read);
+  if (!target) co_return error_answer(r, target.error());
+  const store::SandboxRow* row = &target->row;
+  const files::FilePath* path = &target->path;
 
   const std::uint64_t read_max = config_.files.read_max;
   auto job = [dir = workspaces_dir_, id = row->id, status = row->status, where = *path,
@@ -240,12 +254,10 @@ boost::asio::awaitable<Response> FilesApi::read(Request& r) {
 }
 
 boost::asio::awaitable<Response> FilesApi::write(Request& r) {
-  auto row = sandbox_of(service_, r);
-  if (!row) co_return error_answer(r, row.error());
-  auto raw = query_string(r, "path");
-  if (!raw) co_return error_answer(r, raw.error());
-  auto path = files::parse_path(*raw, files::PathUse::write);
-  if (!path) co_return error_answer(r, path.error());
+  auto target = file_target(service_, r, files::PathUse::write);
+  if (!target) co_return error_answer(r, target.error());
+  const store::SandboxRow* row = &target->row;
+  const files::FilePath* path = &target->path;
   auto mode = query_string(r, "mode");
   if (!mode) co_return error_answer(r, mode.error());
   const std::string mode_name = mode->value_or("write");
@@ -288,12 +300,10 @@ boost::asio::awaitable<Response> FilesApi::write(Request& r) {
 }
 
 boost::asio::awaitable<Response> FilesApi::export_tar(Request& r) {
-  auto row = sandbox_of(service_, r);
-  if (!row) co_return error_answer(r, row.error());
-  auto raw = query_string(r, "path");
-  if (!raw) co_return error_answer(r, raw.error());
-  auto path = files::parse_path(*raw, files::PathUse::tree);
-  if (!path) co_return error_answer(r, path.error());
+  auto target = file_target(service_, r, files::PathUse::tree);
+  if (!target) co_return error_answer(r, target.error());
+  const store::SandboxRow* row = &target->row;
+  const files::FilePath* path = &target->path;
   auto all = query_bool(r, "all", false);
   if (!all) co_return error_answer(r, all.error());
   auto gzip = query_bool(r, "gzip", false);
