@@ -78,7 +78,11 @@ class CertificateManager::Impl {
       loaded = current_;
       stopping_ = false;
     }
-    if (loaded && on_cert_) on_cert_(loaded);
+    if (loaded && on_cert_) {
+      on_cert_(loaded);
+      std::lock_guard lock(mu_);
+      published_ = loaded;
+    }
     thread_ = std::thread([this] { loop(); });
     return ok();
   }
@@ -117,6 +121,8 @@ class CertificateManager::Impl {
   CertificateStatus status() const {
     std::lock_guard lock(mu_);
     const WallTime now = opts_.clock->wall();
+    // What the callback has been handed: a new certificate shows once it serves.
+    const auto& shown = on_cert_ ? published_ : current_;
     CertificateStatus s;
     s.name = opts_.cert_name;
     s.domains = opts_.issuer.names;
@@ -127,12 +133,12 @@ class CertificateManager::Impl {
     s.last_attempt_at = last_attempt_;
     s.last_success_at = last_success_;
     s.last_error = last_error_;
-    if (current_) {
-      s.serial = current_->serial;
-      s.issuer = current_->issuer;
-      s.key_type = current_->key_type;
-      s.not_before = current_->not_before;
-      s.not_after = current_->not_after;
+    if (shown) {
+      s.serial = shown->serial;
+      s.issuer = shown->issuer;
+      s.key_type = shown->key_type;
+      s.not_before = shown->not_before;
+      s.not_after = shown->not_after;
       s.next_renewal_at = renew_at_;
       s.renewal_method = renewal_method_;
       if (ari_window_) {
@@ -143,9 +149,9 @@ class CertificateManager::Impl {
     if (const auto due = next_attempt_locked(); due && *due > now && (failures_ > 0 || rate_limited_until_)) {
       s.next_attempt_at = due;
     }
-    if (!current_) {
+    if (!shown) {
       s.status = "missing";
-    } else if (now >= current_->not_after) {
+    } else if (now >= shown->not_after) {
       s.status = "expired";
     } else if (last_error_) {
       s.status = "error";
@@ -408,6 +414,7 @@ class CertificateManager::Impl {
     Status stored = save(bundle, meta);
     if (on_cert_) on_cert_(bundle);
     lock.lock();
+    published_ = bundle;
     if (!stored) {
       // The new certificate serves from memory; the write is retried every store_retry.
       unsaved_ = true;
@@ -489,6 +496,7 @@ class CertificateManager::Impl {
       lock.unlock();
       on_cert_(fresh);
       lock.lock();
+      published_ = fresh;
     }
   }
 
@@ -525,6 +533,7 @@ class CertificateManager::Impl {
   std::unique_ptr<DnsProvider> next_provider_;
 
   std::shared_ptr<const CertificateBundle> current_;
+  std::shared_ptr<const CertificateBundle> published_;  // the last one on_cert_ returned from
   std::optional<WallTime> renew_at_;
   std::optional<WallTime> stored_renew_at_;
   std::optional<WallTime> ratio_renew_at_;
