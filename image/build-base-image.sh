@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds sandboxd-base:latest, the default sandbox image (docker.image; SPEC §5.4, §6.1),
-# without any registry: Debian comes from a Debian mirror through debootstrap, Node.js, npm
-# and the agent CLIs from the npm registry.
+# without any registry: Debian comes from a Debian mirror through debootstrap, Node.js, npm,
+# the agent CLIs and Vite from the npm registry.
 #
 #   image/build-base-image.sh [--tag TAG] [--rebuild] [--no-check] [--check-install] [RUNTIMED]
 #   image/build-base-image.sh --check [--check-install] [--tag TAG]
@@ -330,6 +330,7 @@ check bun            '^[0-9]+\.' bun --version
 check bunx           '^[0-9]+\.' bunx --version
 check opencode       '^[0-9]+\.' opencode --version
 check claude         '^[0-9]+\..*Claude Code' claude --version
+check vite           '^vite/[0-9]+\.' vite --version
 check python3        '^Python 3\.' python3 --version
 check venv           '^Python 3\.' sh -c 'python3 -m venv /tmp/venv && /tmp/venv/bin/python --version && /tmp/venv/bin/pip --version >/dev/null'
 check git            '^git version' git --version
@@ -451,7 +452,8 @@ fi
 [[ -z "$host_ca" || -r "$host_ca" ]] || die "HOST_CA_BUNDLE=$host_ca is not readable"
 # shellcheck source=base/versions.env disable=SC1091
 source "$base_dir/versions.env"
-for v in NODE_VERSION NPM_VERSION PNPM_VERSION BUN_VERSION OPENCODE_VERSION CLAUDE_CODE_VERSION; do
+for v in NODE_VERSION NPM_VERSION PNPM_VERSION BUN_VERSION OPENCODE_VERSION CLAUDE_CODE_VERSION \
+  VITE_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in $base_dir/versions.env"
 done
 ((check_after)) || step_total=4
@@ -490,10 +492,11 @@ else
     --build-arg "ROOTFS=$rootfs_tag"
     --build-arg "PNPM_VERSION=$PNPM_VERSION" --build-arg "BUN_VERSION=$BUN_VERSION"
     --build-arg "OPENCODE_VERSION=$OPENCODE_VERSION" --build-arg "CLAUDE_CODE_VERSION=$CLAUDE_CODE_VERSION"
+    --build-arg "VITE_VERSION=$VITE_VERSION"
     --label "org.opencontainers.image.title=sandboxd-base"
     --label "sandboxd.base-image.inputs=$hash"
     --label "sandboxd.base-image.rootfs=$rootfs_id"
-    --label "sandboxd.versions=node $NODE_VERSION, npm $NPM_VERSION, pnpm $PNPM_VERSION, bun $BUN_VERSION, opencode $OPENCODE_VERSION, claude-code $CLAUDE_CODE_VERSION")
+    --label "sandboxd.versions=node $NODE_VERSION, npm $NPM_VERSION, pnpm $PNPM_VERSION, bun $BUN_VERSION, opencode $OPENCODE_VERSION, claude-code $CLAUDE_CODE_VERSION, vite $VITE_VERSION")
   ((rebuild)) && build+=(--no-cache)
   DOCKER_BUILDKIT=0 nice -n 10 docker "${build[@]}" "$work/context" ||
     die "docker build failed"

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "commands.h"
 #include "config/print.h"
+#include "config/reload.h"
 #include "control/control_plane.h"
 #include "load.h"
 #include "store/store.h"
@@ -76,51 +77,19 @@ void clamp_nofile(config::Config& cfg) {
   cfg.sandbox.nofile = static_cast<std::uint32_t>(lim.rlim_max);
 }
 
-// The keys a reload cannot apply (SPEC §9.2 `restart`, and the live ones this version does
-// not reload yet), by name, when they changed.
-std::vector<std::string> restart_changes(const config::Config& a, const config::Config& b) {
-  std::vector<std::string> out;
-  auto check = [&out](bool same, const char* key) {
-    if (!same) out.emplace_back(key);
-  };
-  check(a.data_dir == b.data_dir, "data_dir");
-  check(a.control.listen == b.control.listen, "control.listen");
-  check(a.control.public_host == b.control.public_host, "control.public_host");
-  check(a.edge.http.listen == b.edge.http.listen, "edge.http.listen");
-  check(a.edge.https.listen == b.edge.https.listen, "edge.https.listen");
-  check(a.edge.workers == b.edge.workers, "edge.workers");
-  check(a.edge.redirect_http == b.edge.redirect_http, "edge.redirect_http");
-  check(a.edge.limits == b.edge.limits, "edge.limits");
-  check(a.edge.timeouts == b.edge.timeouts, "edge.timeouts");
-  check(a.edge.upstream == b.edge.upstream, "edge.upstream");
-  check(a.edge.trusted_proxies == b.edge.trusted_proxies, "edge.trusted_proxies");
-  check(a.edge.forwarded_header == b.edge.forwarded_header, "edge.forwarded_header");
-  check(a.edge.hsts_max_age == b.edge.hsts_max_age, "edge.hsts_max_age");
-  check(a.preview == b.preview, "preview");
-  check(a.tls.mode == b.tls.mode, "tls.mode");
-  check(a.tls.files == b.tls.files, "tls.files");
-  check(a.tls.min_version == b.tls.min_version, "tls.min_version");
-  check(a.acme == b.acme, "acme");
-  check(a.docker == b.docker, "docker");
-  check(a.sandbox == b.sandbox, "sandbox");
-  check(a.wake == b.wake, "wake");
-  check(a.idle == b.idle, "idle");
-  check(a.pressure == b.pressure, "pressure");
-  check(a.tasks == b.tasks, "tasks");
-  check(a.exec == b.exec, "exec");
-  check(a.files == b.files, "files");
-  check(a.store == b.store, "store");
-  check(a.metrics == b.metrics, "metrics");
-  check(a.log.access_log == b.log.access_log, "log.access_log");
-  check(a.control.max_json_body == b.control.max_json_body, "control.max_json_body");
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& k : names) out += (out.empty() ? "" : ", ") + k;
   return out;
 }
 
 // SIGHUP (SPEC §9.4): the file is read and validated again. Invalid: every error is logged
-// and nothing changes. Valid: API tokens, preview keys and the log level apply from the next
-// request, the TLS files are read again, and every other changed key is named as waiting
-// for a restart.
-void reload_config(const CommonFlags& flags, const config::Config& running,
+// and nothing changes. Valid: the changed `live` keys go to the modules as one new config
+// (edge limits and timeouts for new connections; auth, wake, idle, pressure, tasks, files
+// and the rest from the next request or tick; log.* at once; TLS files re-read; acme.* from
+// the next attempt); changed `restart` keys keep their running values and are named.
+// `running` becomes the config now in force.
+void reload_config(const CommonFlags& flags, config::Config& running,
                    control::ControlPlane& plane) {
   Loaded next = load_config(flags);
   if (!next.result.ok()) {
@@ -130,19 +99,28 @@ void reload_config(const CommonFlags& flags, const config::Config& running,
     plane.reload_failed();
     return;
   }
+  for (const auto& w : next.result.warnings) kLog.warn("config warning", {{"problem", w.str()}});
   config::Config& c = *next.result.config;
   clamp_nofile(c);
-  const std::vector<std::string> pending = restart_changes(running, c);
-  log::set_level(c.log.level);
-  log::set_format(c.log.format);
-  plane.reload(c, !pending.empty());
-  if (!pending.empty()) {
-    std::string names;
-    for (const auto& k : pending) names += (names.empty() ? "" : ", ") + k;
-    kLog.warn("config reloaded; these changes need a restart: " + names);
+  const std::vector<std::string> pending = config::restart_changes(running, c);
+  std::vector<std::string> applied = config::live_changes(running, c);
+  // The access log's writer keeps its target: a new one needs a restart for now.
+  const bool access_log_moved = c.log.access_log != running.log.access_log;
+  if (access_log_moved) {
+    std::erase(applied, std::string("log.access_log"));
+    kLog.warn("SIGHUP: a new log.access_log target applies after a restart",
+              {{"running", running.log.access_log}});
   }
-  kLog.info("config reloaded", {{"applied", "auth.tokens, auth.preview, log, tls files"},
-                                {"pending", pending.size()}});
+  config::Config live = config::keep_restart_keys(running, std::move(c));
+  live.log.access_log = running.log.access_log;
+  log::set_level(live.log.level);
+  log::set_format(live.log.format);
+  plane.reload(live, !pending.empty() || access_log_moved);
+  running = std::move(live);
+  if (!pending.empty()) kLog.warn("config reloaded; these changes need a restart: " + joined(pending));
+  kLog.info("config reloaded", {{"applied", applied.size()},
+                                {"pending", pending.size() + (access_log_moved ? 1 : 0)},
+                                {"keys", joined(applied)}});
 }
 
 }  // namespace
@@ -202,18 +180,18 @@ int run_serve(const CommonFlags& flags) {
                                  {"edge_https_port", (*plane)->edge_https_port()}});
 
   int exit_code = kExitOk;
+  config::Config running = cfg;  // what the last reload applied
   for (;;) {
     int sig = 0;
     if (sigwait(&wait_set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // SPEC §3.11: the access log is reopened (for rotation). Re-reading the config (§9.4)
-      // is not implemented yet.
+      // SPEC §3.11: the access log is reopened (for rotation); then §9.4's reload.
       if (Status reopened = (*plane)->reopen_logs(); !reopened) {
         kLog.error("SIGHUP: cannot reopen the access log", {{"error", reopened.error().message()}});
       } else {
         kLog.info("SIGHUP: access log reopened");
       }
-      reload_config(flags, cfg, **plane);
+      reload_config(flags, running, **plane);
       continue;
     }
     if (sig == fatal_signal()) {

@@ -61,4 +61,51 @@ std::string format_rfc3339(Clock::WallTime t) {
   return buf;
 }
 
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SS[.fraction]Z
+  if (t.size() < 20 || t.back() != 'Z') return std::nullopt;
+  auto digits = [&](std::size_t at, std::size_t n, int* out) {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      v = v * 10 + (t[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int year, mon, day, hour, min, sec;
+  if (!digits(0, 4, &year) || t[4] != '-' || !digits(5, 2, &mon) || t[7] != '-' ||
+      !digits(8, 2, &day) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2, &hour) ||
+      t[13] != ':' || !digits(14, 2, &min) || t[16] != ':' || !digits(17, 2, &sec)) {
+    return std::nullopt;
+  }
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
+    return std::nullopt;
+  }
+  int ms = 0;
+  std::size_t at = 19;
+  if (t[at] == '.') {
+    ++at;
+    int scale = 100;
+    std::size_t first = at;
+    while (at < t.size() - 1) {
+      if (t[at] < '0' || t[at] > '9') return std::nullopt;
+      ms += (t[at] - '0') * scale;
+      scale /= 10;
+      ++at;
+    }
+    if (at == first) return std::nullopt;
+  }
+  if (at != t.size() - 1) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  std::int64_t secs = timegm(&tm);
+  return secs * 1000 + ms;
+}
+
 }  // namespace sandboxd

@@ -157,6 +157,7 @@ std::string effective_yaml(const Config& c) {
       e.str("name", t.name);
       e.secret("secret", t.secret);
       e.flag("read_only", t.read_only);
+      e.str("user_id", t.user_id);
     });
     e.plain("required", std::string(to_string(c.auth.required)));
     e.section("preview", [&] {
@@ -339,6 +340,7 @@ std::string effective_yaml(const Config& c) {
     e.duration("busy_timeout", c.store.busy_timeout);
     e.duration("activity_flush", c.store.activity_flush);
     e.duration("audit_retention", c.store.audit_retention);
+    e.integer("audit_max_rows", c.store.audit_max_rows);
   });
   e.section("metrics", [&] {
     e.flag("enabled", c.metrics.enabled);

@@ -93,6 +93,19 @@ ValueResult<std::string> parse_token_name(std::string_view t) {
                     hint};
 }
 
+// External ids (SPEC §1.2): 1-256 bytes, no control characters, no comma. Empty stands for
+// "none" (an operator's token).
+ValueResult<std::string> parse_external_id(std::string_view t) {
+  if (t.size() > 256) {
+    return ValueError{"expected 1-256 bytes, got " + std::to_string(t.size()), ""};
+  }
+  for (unsigned char c : t) {
+    if (c < 0x20 || c == 0x7f) return ValueError{"must not contain control characters", ""};
+    if (c == ',') return ValueError{"must not contain a comma", ""};
+  }
+  return std::string(t);
+}
+
 ValueResult<Secret> parse_token_secret(std::string_view t) {
   if (t.size() < 16) {
     return ValueError{"must be at least 16 characters, got " + std::to_string(t.size()),
@@ -176,6 +189,7 @@ void read_auth(Section& s, AuthConfig& c) {
     bool has_name = read(item, "name", t.name, "a token name", parse_token_name);
     bool has_secret = read(item, "secret", t.secret, "a string", parse_token_secret);
     read_bool(item, "read_only", t.read_only);
+    read(item, "user_id", t.user_id, "an external user id", parse_external_id);
     if (!item.exists()) return;
     for (auto [key, ok] : {std::pair{"name", has_name}, std::pair{"secret", has_secret}}) {
       std::string path = join_path(item.path(), key);
@@ -577,6 +591,7 @@ void read_store(Section& s, StoreConfig& c) {
   read_duration(s, "busy_timeout", c.busy_timeout);
   read_duration(s, "activity_flush", c.activity_flush, milliseconds(1));
   read_duration(s, "audit_retention", c.audit_retention);
+  read_u32(s, "audit_max_rows", c.audit_max_rows, 1);
 }
 
 void read_metrics(Section& s, MetricsConfig& c) {

@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include "audit_api.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/ulid.h"
@@ -200,11 +201,15 @@ void Api::add_routes() {
   add_route({"POST", "/sandbox/{id}/keepalive", bind(&Api::legacy_keepalive), false, true, true});
   add_route({"POST", "/wake/{id}", bind(&Api::legacy_wake), false, true, true});
   add_route({"POST", "/sandbox/{id}/purge", bind(&Api::legacy_purge), false, true, true});
+  add_route({"POST", "/sandbox/{id}/claim", bind(&Api::legacy_claim), false, true, true});
+  add_route({"POST", "/external-users/{user}/purge", bind(&Api::purge_external_user), false, true});
+  add_route({"POST", "/external-projects/{project}/purge", bind(&Api::purge_external_project), false, true});
   // v1 routes (SPEC §2.6).
   add_route({"POST", "/v1/sandboxes", bind(&Api::v1_create), false, true, true});
   add_route({"GET", "/v1/sandboxes", bind(&Api::v1_list)});
   add_route({"GET", "/v1/sandboxes/{id}", bind(&Api::v1_get)});
   add_route({"DELETE", "/v1/sandboxes/{id}", bind(&Api::v1_delete), false, true});
+  add_route({"PATCH", "/v1/sandboxes/{id}", bind(&Api::v1_patch), false, true, true});
   add_route({"POST", "/v1/sandboxes/{id}/start", bind(&Api::v1_start), false, true, true});
   add_route({"POST", "/v1/sandboxes/{id}/stop", bind(&Api::v1_stop), false, true, true});
   add_route({"POST", "/v1/sandboxes/{id}/exec", bind(&Api::v1_exec), false, true, true});
@@ -218,10 +223,12 @@ void Api::add_routes() {
   add_route({"GET", "/v1/sandboxes/{id}/export", files(&FilesApi::export_tar)});
   add_route({"POST", "/v1/sandboxes/{id}/preview-token", bind(&Api::mint_preview_token), false, true, true});
   // Certificates (SPEC §2.7.11, §10.5).
-  add_route({"GET", "/v1/certificates", bind(&Api::certificates)});
-  add_route({"POST", "/v1/certificates/renew", bind(&Api::renew_certificates), false, true});
-  // SPEC §2.5.15, §11: authenticated; absent (404) when metrics.enabled is false.
-  if (config_.metrics.enabled) add_route({"GET", "/metrics", bind(&Api::metrics)});
+  add_route({"GET", "/v1/certificates", bind(&Api::certificates), false, false, false, false, true});
+  add_route({"POST", "/v1/certificates/renew", bind(&Api::renew_certificates), false, true, false, false,
+             true});
+  // SPEC §2.5.15, §11: authenticated; absent (404) while metrics.enabled is false, which a
+  // reload may change, so the handler decides.
+  add_route({"GET", "/metrics", bind(&Api::metrics), false, false, false, false, true});
 }
 
 void Api::set_tasks(TaskService& tasks) {
@@ -236,6 +243,13 @@ void Api::set_tasks(TaskService& tasks) {
   add_route({"GET", "/v1/sandboxes/{id}/tasks/{taskId}/events", on(&TasksApi::events)});
   add_route({"POST", "/v1/sandboxes/{id}/tasks/{taskId}/cancel", on(&TasksApi::cancel), false, true, true});
   add_route({"GET", "/v1/sandboxes/{id}/logs", on(&TasksApi::logs)});
+}
+
+void Api::set_audit(store::Store& store) {
+  audit_api_ = std::make_unique<AuditApi>(store);
+  Route route{"GET", "/v1/audit", [this](Request& r) { return audit_api_->list(r); }};
+  route.operator_only = true;
+  add_route(std::move(route));
 }
 
 void Api::add_route(Route route) {
@@ -296,9 +310,14 @@ std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_
       return r;
     }
     req.actor = a.actor();
+    if (!a.user_id.empty()) req.tenant = a.user_id;
     if (a.read_only && m.route && m.route->mutating) {
       return error_response(req.path, 403, "forbidden",
                             "token " + a.token_name + " is read-only");
+    }
+    if (req.tenant && m.route && m.route->operator_only) {
+      return error_response(req.path, 403, "forbidden",
+                            "token " + a.token_name + " acts for one user; this route is for operators");
     }
   }
   if (!m.route) {
@@ -324,7 +343,8 @@ std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_
       std::string type(ct->substr(0, ct->find(';')));
       type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
       std::transform(type.begin(), type.end(), type.begin(), ::tolower);
-      if (type != "application/json") {
+      bool merge_patch = req.method == "PATCH" && type == "application/merge-patch+json";
+      if (type != "application/json" && !merge_patch) {
         return error_response(req.path, 415, "unsupported_media_type",
                               "request bodies are application/json");
       }
@@ -332,8 +352,52 @@ std::optional<Response> Api::check_head(Request& req, std::optional<std::uint64_
   }
   req.route = m.route;
   req.params = std::move(m.params);
+  if (req.tenant) return check_owner(req);
   return std::nullopt;
 }
+
+// A tenant's token sees its own sandboxes only: any other sandbox reads as absent, so an
+// id never tells one tenant that another's sandbox exists (SPEC §5.7). Unknown ids go on
+// to the handler (a create may use them; everything else answers 404 there).
+std::optional<Response> Api::check_owner(const Request& req) const {
+  if (req.route->pattern.find("{id}") == std::string::npos) return std::nullopt;
+  auto id = parse_sandbox_id(req.params[0]);
+  if (!id) return std::nullopt;  // the handler answers 400
+  auto row = service_.get(*id);
+  if (!row || row->status == "purged") return std::nullopt;
+  if (row->external_user_id.value_or("local") == *req.tenant) return std::nullopt;
+  // The answer each route gives an unknown id.
+  if (req.route->pattern == "/sandbox/{id}/purge") {
+    return json_answer(200, json::object{{"purged", true}, {"freed_bytes", 0}});
+  }
+  if (req.route->pattern == "/wake/{id}") return json_answer(404, json::object{{"error", "not_found"}});
+  if (req.method == "DELETE" && req.route->pattern == "/v1/sandboxes/{id}") {
+    Response gone;
+    gone.status = 204;
+    return gone;
+  }
+  return error_response(req.path, 404, "not_found", "no such sandbox " + *id);
+}
+
+namespace {
+
+// A tenant's token creates, lists, claims and purges for its own user only.
+std::optional<ApiError> tenant_mismatch(const Request& r, std::string_view user) {
+  if (!r.tenant || *r.tenant == user) return std::nullopt;
+  return ApiError{403, "forbidden", "this token acts for one user only and may not act for another", {}};
+}
+
+// A list filter for a tenant's token: its own user, and 403 when the query named another.
+std::optional<ApiError> scope_to_tenant(const Request& r, std::optional<std::string>& user_filter) {
+  if (!r.tenant) return std::nullopt;
+  if (user_filter) {
+    if (auto e = tenant_mismatch(r, *user_filter)) return e;
+  }
+  user_filter = *r.tenant;
+  return std::nullopt;
+}
+
+}  // namespace
 
 std::uint64_t Api::body_limit(const Request& req) const {
   if (req.route && req.route->raw_body) return config_.files.write_max;
@@ -347,7 +411,9 @@ boost::asio::awaitable<Response> Api::handle(Request& req) {
 }
 
 boost::asio::awaitable<Response> Api::metrics(Request& r) {
-  if (!metrics_source_) co_return error_answer(r, ApiError::not_found("metrics are not available"));
+  if (!metrics_source_ || !config_.metrics.enabled) {
+    co_return error_answer(r, ApiError::not_found("metrics are not available"));
+  }
   Response res;
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   res.body = metrics_source_->metrics_text();
@@ -362,6 +428,8 @@ boost::asio::awaitable<Response> Api::legacy_create(Request& r) {
   RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
   auto req = parse_legacy_create(*body, limits);
   if (!req) co_return error_answer(r, req.error());
+  if (r.tenant && !req->user_id_given) req->user_id = *r.tenant;
+  if (auto e = tenant_mismatch(r, req->user_id)) co_return error_answer(r, *e);
   Actor actor = actor_of(r);
   CreateRequest request = std::move(*req);
   auto made = co_await service_.create(std::move(request), false, true, actor);
@@ -378,6 +446,7 @@ boost::asio::awaitable<Response> Api::legacy_list(Request& r) {
     if (!v) co_return error_answer(r, v.error());
     *field = *v;
   }
+  if (auto e = scope_to_tenant(r, f.external_user_id)) co_return error_answer(r, *e);
   auto rows = service_.list(f);
   if (!rows) co_return error_answer(r, rows.error());
   json::array out;
@@ -450,6 +519,8 @@ boost::asio::awaitable<Response> Api::legacy_wake(Request& r) {
   auto woke = co_await service_.start(*id, actor);
   if (!woke) {
     const ApiError& e = woke.error();
+    // SPEC §2.5.7: an admission refusal answers with the body of §2.5.1.
+    if (e.code == "sandbox_capacity") co_return error_answer(r, e);
     std::string reason = e.status == 504 ? "timeout" : e.status == 503 ? "unavailable" : "start_failed";
     Response res = json_answer(e.status >= 500 && e.status != 504 && e.status != 503 ? 503 : e.status,
                                json::object{{"error", reason}});
@@ -470,6 +541,81 @@ boost::asio::awaitable<Response> Api::legacy_purge(Request& r) {
   co_return json_answer(200, json::object{{"purged", true}, {"freed_bytes", purged->freed_bytes}});
 }
 
+boost::asio::awaitable<Response> Api::legacy_claim(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto body = body_object(r, false);
+  if (!body) co_return error_answer(r, body.error());
+  auto claim = parse_claim(*body);
+  if (!claim) co_return error_answer(r, claim.error());
+  if (auto e = tenant_mismatch(r, claim->user_id)) co_return error_answer(r, *e);
+  Actor actor = actor_of(r);
+  auto row = co_await service_.claim(*id, std::move(*claim), actor);
+  if (!row) co_return error_answer(r, row.error());
+  co_return json_answer(200, json::object{{"id", row->id},
+                                          {"external_user_id", row->external_user_id.value_or("")},
+                                          {"claimed", true}});
+}
+
+boost::asio::awaitable<Response> Api::purge_external_user(Request& r) {
+  const std::string& user = r.params[0];
+  if (auto problem = external_id_problem(user)) {
+    co_return error_answer(r, ApiError::invalid("external user id: " + *problem));
+  }
+  if (auto e = tenant_mismatch(r, user)) co_return error_answer(r, *e);
+  store::SandboxFilter f;
+  // Legacy creates without an owner belong to `local` (SPEC §1.6): purging `local` purges
+  // them, since their stored owner is `local` too.
+  f.external_user_id = user;
+  co_return co_await purge_owned(r, std::move(f));
+}
+
+boost::asio::awaitable<Response> Api::purge_external_project(Request& r) {
+  const std::string& project = r.params[0];
+  if (auto problem = external_id_problem(project)) {
+    co_return error_answer(r, ApiError::invalid("external project id: " + *problem));
+  }
+  store::SandboxFilter f;
+  f.external_project_id = project;
+  if (r.tenant) f.external_user_id = *r.tenant;  // a tenant purges its own part of a project
+  co_return co_await purge_owned(r, std::move(f));
+}
+
+boost::asio::awaitable<Response> Api::purge_owned(Request& r, store::SandboxFilter f) {
+  auto rows = service_.list(f);
+  if (!rows) co_return error_answer(r, rows.error());
+  std::vector<store::SandboxRow> targets;
+  for (auto& row : *rows) {
+    if (row.status != "purged") targets.push_back(std::move(row));
+  }
+  std::sort(targets.begin(), targets.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  Actor actor = actor_of(r);
+  std::uint64_t count = 0;
+  std::uint64_t freed = 0;
+  json::array failed;
+  std::string first_error;
+  for (const auto& row : targets) {
+    auto purged = co_await service_.purge(row.id, actor);
+    if (!purged) {
+      failed.emplace_back(row.id);
+      if (first_error.empty()) first_error = purged.error().message;
+      continue;
+    }
+    if (purged->existed) ++count;
+    freed += purged->freed_bytes;
+  }
+  if (!failed.empty()) {
+    co_return json_answer(500, json::object{{"error", first_error},
+                                            {"code", "internal"},
+                                            {"purged_count", count},
+                                            {"freed_bytes", freed},
+                                            {"failed", std::move(failed)}});
+  }
+  co_return json_answer(200, json::object{{"purged_count", count}, {"freed_bytes", freed}});
+}
+
 // ---------------------------------------------------------------------------- v1
 
 boost::asio::awaitable<Response> Api::v1_create(Request& r) {
@@ -480,6 +626,7 @@ boost::asio::awaitable<Response> Api::v1_create(Request& r) {
   RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
   auto req = parse_v1_create(*body, limits);
   if (!req) co_return error_answer(r, req.error());
+  if (auto e = tenant_mismatch(r, req->user_id)) co_return error_answer(r, *e);
   Actor actor = actor_of(r);
   CreateRequest request = std::move(*req);
   auto made = co_await service_.create(std::move(request), true, wait->value_or(true), actor);
@@ -501,6 +648,7 @@ boost::asio::awaitable<Response> Api::v1_list(Request& r) {
   }
   f.external_user_id = *user;
   f.external_project_id = *project;
+  if (auto e = scope_to_tenant(r, f.external_user_id)) co_return error_answer(r, *e);
   std::vector<std::string> statuses;
   if (*status) {
     std::string_view s = **status;
@@ -543,6 +691,20 @@ boost::asio::awaitable<Response> Api::v1_list(Request& r) {
   json::object o{{"sandboxes", std::move(items)}};
   if (end < visible.size() && end > start) o["next_cursor"] = visible[end - 1].id;
   co_return json_answer(200, o);
+}
+
+boost::asio::awaitable<Response> Api::v1_patch(Request& r) {
+  auto id = parse_sandbox_id(r.params[0]);
+  if (!id) co_return error_answer(r, id.error());
+  auto body = body_object(r, false);
+  if (!body) co_return error_answer(r, body.error());
+  RequestLimits limits{config_.preview.allowed_ports, config_.exec.timeout, config_.exec.max_timeout};
+  auto patch = parse_patch(*body, limits);
+  if (!patch) co_return error_answer(r, patch.error());
+  Actor actor = actor_of(r);
+  auto row = co_await service_.patch(*id, std::move(*patch), actor);
+  if (!row) co_return error_answer(r, row.error());
+  co_return json_answer(200, v1_object(*row, objects_));
 }
 
 boost::asio::awaitable<Response> Api::v1_get(Request& r) {

@@ -43,6 +43,7 @@ class FilesApi;
 class CertificateSource;
 class TaskService;
 class TasksApi;
+class AuditApi;
 
 class Api final : public HttpHandler {
  public:
@@ -79,10 +80,15 @@ class Api final : public HttpHandler {
   // status, and a stop refuses a running task unless forced. Call before set_metrics.
   void set_tasks(TaskService& tasks);
 
+  // Adds GET /v1/audit (audit_api.h), read from `store`, which must outlive the Api. Call
+  // before set_metrics.
+  void set_audit(store::Store& store);
+
  private:
   void add_routes();
   ApiResult<store::SandboxRow> legacy_row(const Request& r) const;
   void add_route(Route route);
+  std::optional<Response> check_owner(const Request& request) const;
   std::optional<Response> check_head(Request& request, std::optional<std::uint64_t> content_length,
                                      RouteMatch& match);
   // sandboxd_api_requests_total; `route` null for unknown paths and methods.
@@ -98,11 +104,17 @@ class Api final : public HttpHandler {
   boost::asio::awaitable<Response> legacy_keepalive(Request& r);
   boost::asio::awaitable<Response> legacy_wake(Request& r);
   boost::asio::awaitable<Response> legacy_purge(Request& r);
+  boost::asio::awaitable<Response> legacy_claim(Request& r);
+  boost::asio::awaitable<Response> purge_external_user(Request& r);
+  boost::asio::awaitable<Response> purge_external_project(Request& r);
+  // Purges every sandbox `f` selects, oldest first, going on past failures (SPEC §2.5.10).
+  boost::asio::awaitable<Response> purge_owned(Request& r, store::SandboxFilter f);
   // v1
   boost::asio::awaitable<Response> v1_create(Request& r);
   boost::asio::awaitable<Response> v1_list(Request& r);
   boost::asio::awaitable<Response> v1_get(Request& r);
   boost::asio::awaitable<Response> v1_delete(Request& r);
+  boost::asio::awaitable<Response> v1_patch(Request& r);
   boost::asio::awaitable<Response> v1_start(Request& r);
   boost::asio::awaitable<Response> v1_stop(Request& r);
   boost::asio::awaitable<Response> v1_exec(Request& r);
@@ -123,6 +135,7 @@ class Api final : public HttpHandler {
   std::unique_ptr<FilesApi> files_;  // SPEC §2.7.6-2.7.10
   TaskService* tasks_ = nullptr;
   std::unique_ptr<TasksApi> tasks_api_;  // SPEC §2.7.1-2.7.5, §2.6.9
+  std::unique_ptr<AuditApi> audit_api_;  // GET /v1/audit
   CertificateSource* certs_ = nullptr;
   std::vector<config::PreviewKey> preview_keys_;
   boost::asio::awaitable<Response> certificates(Request& r);

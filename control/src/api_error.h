@@ -18,6 +18,9 @@ struct ApiError {
   std::string code = "internal";
   std::string message;
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Retry-After
+  // The whole body on legacy routes, where SPEC §2.5 gives an answer its own fields (the
+  // admission refusal's mem_available_percent); "" renders the usual legacy envelope.
+  std::string legacy_body{};
 
   static ApiError invalid(std::string message) { return {400, "invalid_request", std::move(message), {}}; }
   static ApiError invalid_id(std::string message) { return {400, "invalid_id", std::move(message), {}}; }

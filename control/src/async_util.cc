@@ -1,5 +1,7 @@
 #include "async_util.h"
 
+#include <algorithm>
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -102,10 +104,39 @@ Slots::Guard& Slots::Guard::operator=(Guard&& o) noexcept {
   return *this;
 }
 
+void Slots::resize(std::size_t count) {
+  State& s = *state_;
+  const std::size_t total = s.free + s.in_use - s.surplus;
+  if (count < total) {
+    const std::size_t cut = total - count;
+    const std::size_t from_free = std::min(cut, s.free);
+    s.free -= from_free;
+    s.surplus += cut - from_free;
+    return;
+  }
+  std::size_t more = count - total;
+  const std::size_t forgiven = std::min(more, s.surplus);
+  s.surplus -= forgiven;
+  more -= forgiven;
+  while (more > 0 && !s.waiters.empty()) {
+    auto next = s.waiters.front();
+    s.waiters.pop_front();
+    ++s.in_use;
+    --more;
+    next->fire();
+  }
+  s.free += more;
+}
+
 void Slots::Guard::release() {
   if (!state_) return;
   State& s = *state_;
   state_.reset();
+  if (s.surplus > 0) {
+    --s.surplus;
+    --s.in_use;
+    return;
+  }
   if (!s.waiters.empty()) {
     auto next = s.waiters.front();
     s.waiters.pop_front();

@@ -89,6 +89,7 @@ class Slots {
   struct State {
     std::size_t free = 0;
     std::size_t in_use = 0;
+    std::size_t surplus = 0;  // slots in use beyond the count (it was lowered): not handed on
     std::deque<std::shared_ptr<OneShot>> waiters;
   };
 
@@ -108,6 +109,9 @@ class Slots {
 
   explicit Slots(std::size_t count) { state_->free = count; }
   asio::awaitable<Guard> acquire();
+  // A new number of slots (SIGHUP): more wake waiters at once; fewer take effect as slots in
+  // use come back. Nothing in use is taken away.
+  void resize(std::size_t count);
   std::size_t in_use() const { return state_->in_use; }
   std::size_t waiting() const { return state_->waiters.size(); }
 

@@ -51,7 +51,7 @@ std::string AuthResult::actor() const {
 
 Authenticator::Authenticator(const std::vector<config::ApiToken>& tokens, bool required)
     : required_(required) {
-  for (const auto& t : tokens) entries_.push_back({t.name, sha256(t.secret.reveal()), t.read_only});
+  for (const auto& t : tokens) entries_.push_back({t.name, sha256(t.secret.reveal()), t.read_only, t.user_id});
 }
 
 AuthResult Authenticator::check(std::optional<std::string_view> authorization) const {
@@ -79,6 +79,7 @@ AuthResult Authenticator::check(std::optional<std::string_view> authorization) c
   result.outcome = AuthOutcome::ok;
   result.token_name = match->name;
   result.read_only = match->read_only;
+  result.user_id = match->user_id;
   return result;
 }
 

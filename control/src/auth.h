@@ -28,6 +28,7 @@ struct AuthResult {
   AuthOutcome outcome = AuthOutcome::anonymous;
   std::string token_name;  // when ok
   bool read_only = false;  // when ok
+  std::string user_id;     // when ok: the one external user the token acts for; empty: all
 
   // The actor written into audit rows: "token:<name>" or "anonymous".
   std::string actor() const;
@@ -47,6 +48,7 @@ class Authenticator {
     std::string name;
     std::array<std::uint8_t, 32> hash;
     bool read_only;
+    std::string user_id;
   };
   std::vector<Entry> entries_;
   bool required_;

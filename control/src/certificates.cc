@@ -209,8 +209,35 @@ class CertificateSource::Impl {
     if (mode_ != config::TlsMode::files) return;
     std::string error;
     if (load_files(&error)) {
-      kLog.info("tls files reloaded", {{"cert", cert_path_}});
+      kLog.info("tls files reloaded", {{"cert", paths().first}});
     }
+  }
+
+  // SIGHUP (SPEC §9.4): files mode reads the pair from the paths of `c`; acme mode hands the
+  // manager options that apply from its next attempt (new names start a new order).
+  void reload(const config::Config& c) {
+    if (mode_ == config::TlsMode::files) {
+      {
+        std::lock_guard lock(mu_);
+        cert_path_ = c.tls.files.cert;
+        key_path_ = c.tls.files.key;
+      }
+      reload_files();
+    } else if (mode_ == config::TlsMode::acme && manager_) {
+      auto provider = make_provider(c);
+      if (!provider) {
+        kLog.error("SIGHUP: the acme settings cannot be applied; the old ones stay",
+                   {{"error", provider.error().message()}});
+        return;
+      }
+      manager_->reconfigure(manager_options(c), std::move(*provider));
+    }
+  }
+
+  // tls.files.cert and .key as they are now.
+  std::pair<std::string, std::string> paths() {
+    std::lock_guard lock(mu_);
+    return {cert_path_, key_path_};
   }
 
   RenewOutcome renew_now(std::chrono::seconds* retry_after) {
@@ -331,16 +358,17 @@ class CertificateSource::Impl {
       kLog.error("tls files not loaded; the old pair keeps serving", {{"error", *error}});
       return false;
     };
-    const auto cert_stamp = stamp(cert_path_);
-    const auto key_stamp = stamp(key_path_);
-    auto chain = read_file(cert_path_, error);
+    const auto [cert_path, key_path] = paths();
+    const auto cert_stamp = stamp(cert_path);
+    const auto key_stamp = stamp(key_path);
+    auto chain = read_file(cert_path, error);
     if (!chain) return fail(*error);
-    auto key = read_file(key_path_, error);
+    auto key = read_file(key_path, error);
     if (!key) return fail(*error);
     auto bundle = acme::inspect_certificate(*chain, *key);
     if (!bundle) return fail(bundle.error().message());
     if (bundle->not_after <= clock_.wall()) {
-      return fail("the certificate in " + cert_path_ + " expired at " + rfc3339(bundle->not_after));
+      return fail("the certificate in " + cert_path + " expired at " + rfc3339(bundle->not_after));
     }
     edge::TlsCertificates set;
     set.preview = edge::TlsCertificate{std::move(*chain), std::move(*key)};
@@ -389,7 +417,9 @@ class CertificateSource::Impl {
         changed = stamp(cert_path_) != cert_stamp_ || stamp(key_path_) != key_stamp_;
       }
       std::string error;
-      if (changed && load_files(&error)) kLog.info("tls files changed; reloaded", {{"cert", cert_path_}});
+      if (changed && load_files(&error)) {
+        kLog.info("tls files changed; reloaded", {{"cert", paths().first}});
+      }
       warn_if_expiring();
     }
     if (mode_ == config::TlsMode::acme) {
@@ -489,8 +519,8 @@ class CertificateSource::Impl {
   const config::TlsMode mode_;
   const Clock& clock_;
   const std::vector<std::string> names_;
-  const std::string cert_path_;
-  const std::string key_path_;
+  std::string cert_path_;  // tls.files.*, under mu_ (SIGHUP changes them)
+  std::string key_path_;
   std::unique_ptr<acme::CertificateManager> manager_;
 
   std::mutex mu_;
@@ -534,6 +564,7 @@ std::optional<edge::TlsCertificates> CertificateSource::initial() const { return
 void CertificateSource::attach(edge::EdgeServer& edge) { impl_->attach(edge); }
 void CertificateSource::stop() { impl_->stop(); }
 void CertificateSource::reload_files() { impl_->reload_files(); }
+void CertificateSource::reload(const config::Config& config) { impl_->reload(config); }
 RenewOutcome CertificateSource::renew_now(std::chrono::seconds* retry_after) {
   return impl_->renew_now(retry_after);
 }

@@ -48,8 +48,12 @@ class CertificateSource {
   void attach(edge::EdgeServer& edge);
   void stop();
 
-  // Files mode: load the pair again now (SIGHUP). Other modes: nothing.
+  // Files mode: load the pair again now. Other modes: nothing.
   void reload_files();
+  // SIGHUP (SPEC §9.4): files mode loads the pair from `config`'s tls.files paths now; acme
+  // mode applies `config`'s acme.* (and control.public_host) from the next attempt.
+  // tls.mode is a restart key: `config` must have the one this source started with.
+  void reload(const config::Config& config);
   // POST /v1/certificates/renew (SPEC §10.2).
   RenewOutcome renew_now(std::chrono::seconds* retry_after);
 

@@ -1,6 +1,8 @@
 #include "control/control_plane.h"
 
+#include "admission.h"
 #include "api.h"
+#include "audit_sweeper.h"
 #include "auth.h"
 #include "base/log.h"
 #include "docker/client.h"
@@ -89,7 +91,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
                HttpServerOptions{cfg.control.listen.host, cfg.control.listen.port,
                                  cfg.edge.timeouts.header_read, cfg.edge.timeouts.keepalive_idle},
                api),
-        waker(ioc.get_executor(), service, cfg.wake.timeout, cfg.wake.max_concurrent, &metrics),
+        admission(cfg, [] { return read_host_memory(meminfo_path()); }),
+        waker(ioc.get_executor(), service, cfg.wake.timeout, &metrics),
+        audit_sweeper(st, cfg),
         on_fatal(std::move(fatal)) {
     service.set_on_change([this] { publish_routes(); });
     service.set_before_container_stop([this](const std::string& id) { return end_tunnels(id); });
@@ -98,7 +102,14 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     service.set_on_container_started([this](const std::string& id) { tasks.container_started(id); });
     service.set_busy_source([this] { return tasks.busy_sandboxes(); });
     api.set_tasks(tasks);
+    api.set_audit(store);
     api.set_metrics(metrics, *this);
+    // SPEC §4.6: creates and wakes pass admission, which may run one pressure pass.
+    service.set_admission(admission);
+    admission.set_pressure_pass([this](config::PressureBand band, HostMemory mem, std::uint64_t target) {
+      metrics.reaper_run(Reaper::pressure);
+      return pressure_pass(band, mem, target);
+    });
   }
 
   // SPEC §11, on the control thread: counters from `metrics`, the rest read now.
@@ -127,13 +138,11 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     w.family("sandboxd_store_errors_total", "counter", "Failed store writes.");
     w.sample("sandboxd_store_errors_total", {}, static_cast<double>(writer.write_errors));
     w.family("sandboxd_wakes_in_progress", "gauge", "Wakes holding a wake.max_concurrent slot.");
-    w.sample("sandboxd_wakes_in_progress", {}, static_cast<double>(waker.in_progress()));
+    w.sample("sandboxd_wakes_in_progress", {}, static_cast<double>(admission.in_progress()));
     w.family("sandboxd_wake_queue_length", "gauge", "Wakes waiting for a slot.");
-    w.sample("sandboxd_wake_queue_length", {}, static_cast<double>(waker.queued()));
-    w.family("sandboxd_admission_refusals_total", "counter", "Admission refusals.");
-    for (std::string_view kind : {"wake", "create"}) {
-      w.sample("sandboxd_admission_refusals_total", {{"kind", kind}, {"reason", "low_memory"}}, 0);
-    }
+    w.sample("sandboxd_wake_queue_length", {}, static_cast<double>(admission.queued()));
+    admission.write_metrics(w);
+    audit_sweeper.write_metrics(w);
     if (auto mem = read_host_memory(meminfo_path())) {
       w.family("sandboxd_memory_total_bytes", "gauge", "MemTotal from /proc/meminfo.");
       w.sample("sandboxd_memory_total_bytes", {}, static_cast<double>(mem->total_bytes));
@@ -229,6 +238,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
 
   asio::awaitable<void> boot() {
     auto self = shared_from_this();
+    // SPEC §8: the audit sweep needs only the store; one now, then daily.
+    asio::co_spawn(server_executor(), [self] { return self->audit_sweeper.run(self->stopping); },
+                   asio::detached);
     auto backoff = kBackoffFirst;
     for (;;) {
       auto version = co_await docker.negotiate();
@@ -262,9 +274,8 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     asio::co_spawn(server_executor(), [self] { return self->periodic_reconcile(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->activity_flush_loop(); }, asio::detached);
     asio::co_spawn(server_executor(), [self] { return self->idle_reaper_loop(); }, asio::detached);
-    if (config.pressure.enabled) {
-      asio::co_spawn(server_executor(), [self] { return self->pressure_loop(); }, asio::detached);
-    }
+    // Always running: pressure.enabled is read at each tick, so a reload can turn it on.
+    asio::co_spawn(server_executor(), [self] { return self->pressure_loop(); }, asio::detached);
   }
 
   asio::any_io_executor server_executor() { return service_executor; }
@@ -342,9 +353,17 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   // cut off by a restart can come back; ticks never overlap (the loop is sequential).
   asio::awaitable<void> idle_reaper_loop() {
     auto self = shared_from_this();
-    std::chrono::milliseconds first = std::min<std::chrono::milliseconds>(std::chrono::minutes(5),
-                                                                          config.idle.threshold);
-    co_await sleep_for(first);
+    // Waited in check_interval steps, so a reload that shortens idle.threshold (SPEC §9.4)
+    // shortens this wait too.
+    const auto booted = std::chrono::steady_clock::now();
+    for (;;) {
+      const auto first = std::min<std::chrono::milliseconds>(std::chrono::minutes(5),
+                                                             config.idle.threshold);
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - booted);
+      if (stopping || waited >= first) break;
+      co_await sleep_for(std::min(first - waited, config.idle.check_interval));
+    }
     while (!stopping) {
       co_await reap_idle();
       if (stopping) co_return;
@@ -383,7 +402,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
         if (!still_idle(row, config.idle, &idle_for_ms)) co_return false;
         co_return co_await hand_over(row.id);
       };
-      auto outcome = co_await service.stop_if_idle(id, check);
+      std::string reason = "idle";
+      std::string no_band;
+      auto outcome = co_await service.stop_if_idle(id, check, std::move(reason), std::move(no_band));
       handed_over(id);
       if (!outcome) continue;
       if (!*outcome) {
@@ -403,7 +424,11 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   asio::awaitable<void> pressure_loop() {
     auto self = shared_from_this();
     while (!stopping) {
-      co_await reap_pressure();
+      if (config.pressure.enabled) {
+        co_await reap_pressure();
+      } else {
+        pressure_band = 0;
+      }
       if (stopping) co_return;
       co_await sleep_for(config.pressure.check_interval);
     }
@@ -414,34 +439,48 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     const auto mem = read_host_memory(meminfo_path());
     if (!mem || mem->total_bytes == 0) co_return;
     const double total = static_cast<double>(mem->total_bytes);
-    double avail = static_cast<double>(mem->available_bytes);
-    const double avail_pct = 100.0 * avail / total;
+    const double avail_pct = 100.0 * static_cast<double>(mem->available_bytes) / total;
     const auto band = active_band(config.pressure.bands, avail_pct);
     pressure_band = band ? band->below : 0;
     if (!band) co_return;
+    // Until the band is cleared by 2 points (§4.6 step 4).
+    const auto target = static_cast<std::uint64_t>(total * (band->below + 2) / 100.0);
+    co_await pressure_pass(*band, *mem, target);
+  }
+
+  // §4.6 steps 3-5 judged with `band`: the victims stop one after another until the
+  // estimate of available memory reaches `target_bytes` or max_stops_per_tick were made.
+  // Also admission's pass (admission.h). Returns the bytes the stops are estimated to free.
+  asio::awaitable<std::uint64_t> pressure_pass(config::PressureBand band, HostMemory mem,
+                                               std::uint64_t target_bytes) {
+    const double total = static_cast<double>(mem.total_bytes);
+    double avail = static_cast<double>(mem.available_bytes);
+    const double avail_pct = 100.0 * avail / total;
     store::SandboxFilter running;
     running.status = "running";
     auto rows = store::sandbox_repo::list(store, running);
-    if (!rows) co_return;
+    if (!rows) co_return 0;
     const std::vector<std::string> victims =
-        pressure_victims(*rows, activity.snapshot(), system_clock().unix_ms(), *band, config.idle,
+        pressure_victims(*rows, activity.snapshot(), system_clock().unix_ms(), band, config.idle,
                          service.execs_in_flight());
-    const std::string label = band_label(*band);
+    const std::string label = band_label(band);
     const double estimate = static_cast<double>(config.wake.admission.estimate_per_sandbox);
-    const bool last_band = band->stop_idle_for.count() == 0;
+    const bool last_band = band.stop_idle_for.count() == 0;
     std::uint32_t stops = 0;
     for (const std::string& id : victims) {
       if (stopping || stops >= config.pressure.max_stops_per_tick) break;
-      if (100.0 * avail / total >= band->below + 2) break;
+      if (avail >= static_cast<double>(target_bytes)) break;
       std::int64_t idle_for_ms = 0;
-      const config::IdleConfig judged = band_idle(config.idle, *band);
+      const config::IdleConfig judged = band_idle(config.idle, band);
       SandboxService::IdleCheck check = [this, &idle_for_ms, &judged, last_band](
                                             const store::SandboxRow& row) -> asio::awaitable<bool> {
         const bool idle = still_idle(row, judged, &idle_for_ms);
         if (!idle && !(last_band && row.status == "running")) co_return false;
         co_return co_await hand_over(row.id);
       };
-      auto outcome = co_await service.stop_if_idle(id, check);
+      std::string reason = "pressure";
+      std::string band_name = label;
+      auto outcome = co_await service.stop_if_idle(id, check, std::move(reason), std::move(band_name));
       handed_over(id);
       if (!outcome) continue;
       if (!*outcome) {
@@ -455,6 +494,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
                                   {"idle_for_s", idle_for_ms / 1000},
                                   {"est_freed_bytes", config.wake.admission.estimate_per_sandbox}});
     }
+    co_return stops * config.wake.admission.estimate_per_sandbox;
   }
 
   // Follows Docker's /events for this instance; after a drop, reconnects with backoff and
@@ -506,6 +546,18 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     }
   }
 
+  // SIGHUP, on the control thread, once `config` holds the reloaded values: the pieces that
+  // took a copy at start take the new one; everything else reads `config` when it acts.
+  void config_reloaded() {
+    auth = Authenticator(config.auth.tokens, auth_required(config));
+    api.set_preview_keys(config.auth.preview.secrets);
+    waker.set_timeout(config.wake.timeout);
+    admission.set_max_concurrent(config.wake.max_concurrent);
+  }
+
+  // The running config (ControlPlaneImpl::config_), read on the control thread only. A
+  // reload replaces it whole between two handlers (SPEC §9.4), so code that needs one value
+  // on both sides of a co_await copies it first.
   const config::Config& config;
   store::Store& store;
   WorkspaceRoot workspaces;
@@ -520,7 +572,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   edge::RouteTablePublisher routes;
   edge::ActivityTable activity;
   ActivityFlush activity_flush;  // control thread only (and after it ended, at shutdown)
+  Admission admission;
   ServiceWaker waker;
+  AuditSweeper audit_sweeper;
   std::function<void(const Error&)> on_fatal;
   edge::EdgeServer* edge = nullptr;  // set once the edge listens; outlives the control thread
   CertificateSource* certs = nullptr;  // likewise
@@ -545,8 +599,10 @@ class ControlPlaneImpl final : public ControlPlane {
     runtime_.reset();
   }
 
-  Status init(const config::Config& cfg, store::Store& store,
+  Status init(const config::Config& started, store::Store& store,
               std::function<void(const Error&)> on_fatal) {
+    config_ = started;
+    const config::Config& cfg = config_;  // what every component reads from now on
     auto ws = WorkspaceRoot::open(cfg.data_dir, cfg.sandbox.user.uid, cfg.sandbox.user.gid);
     if (!ws) return ws.error();
     std::string run_dir = cfg.data_dir + "/run";
@@ -618,17 +674,15 @@ class ControlPlaneImpl final : public ControlPlane {
   std::uint16_t edge_https_port() const override { return edge_ ? edge_->https_port() : 0; }
 
   void reload(const config::Config& next, bool restart_pending) override {
-    // The edge and the certificate source are thread-safe; the API's pieces live on the
-    // control thread.
-    if (edge_) edge_->set_preview_auth(preview_auth_settings(next));
-    if (certs_) certs_->reload_files();
-    auto tokens = next.auth.tokens;
-    const bool required = auth_required(next);
-    auto keys = next.auth.preview.secrets;
-    asio::post(ioc_, [rt = runtime_, tokens = std::move(tokens), required, keys = std::move(keys),
-                      restart_pending]() mutable {
-      rt->auth = Authenticator(tokens, required);
-      rt->api.set_preview_keys(std::move(keys));
+    // The edge and the certificate source are thread-safe; the rest reads config_ on the
+    // control thread, so it is replaced there.
+    if (edge_) edge_->reconfigure(edge_options(next));
+    if (certs_) certs_->reload(next);
+    drain_ = std::chrono::duration_cast<std::chrono::milliseconds>(next.edge.timeouts.shutdown_drain);
+    auto snapshot = std::make_shared<const config::Config>(next);
+    asio::post(ioc_, [this, rt = runtime_, snapshot, restart_pending] {
+      config_ = *snapshot;
+      rt->config_reloaded();
       rt->reloads_ok.fetch_add(1, std::memory_order_relaxed);
       rt->restart_pending.store(restart_pending, std::memory_order_relaxed);
     });
@@ -658,7 +712,11 @@ class ControlPlaneImpl final : public ControlPlane {
   }
 
  private:
-  asio::io_context ioc_{1};  // first member: destroyed last, after everything bound to it
+  // The running config: every component holds a reference to it, so it outlives even the
+  // coroutine frames the io_context destroys. Written by init, then only on the control
+  // thread (reload).
+  config::Config config_;
+  asio::io_context ioc_{1};  // destroyed after everything bound to it
   std::shared_ptr<Runtime> runtime_;
   std::unique_ptr<CertificateSource> certs_;
   std::chrono::milliseconds drain_{1000};

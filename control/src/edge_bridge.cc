@@ -235,10 +235,8 @@ void write_edge_wake_phases(TextWriter& w, const edge::EdgeMetrics& m) {
 }
 
 ServiceWaker::ServiceWaker(asio::any_io_executor executor, SandboxService& service,
-                           std::chrono::milliseconds timeout, std::size_t max_concurrent,
-                           Metrics* metrics)
-    : executor_(std::move(executor)), service_(service), timeout_(timeout),
-      slots_(std::max<std::size_t>(1, max_concurrent)), metrics_(metrics) {}
+                           std::chrono::milliseconds timeout, Metrics* metrics)
+    : executor_(std::move(executor)), service_(service), timeout_(timeout), metrics_(metrics) {}
 
 void ServiceWaker::wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) {
   // Whichever comes first, the start's outcome or the deadline, answers; the other is
@@ -269,16 +267,19 @@ void ServiceWaker::wake(const Ulid& id, std::function<void(edge::WakeOutcome)> d
         timer->async_wait([call](const boost::system::error_code& ec) {
           if (!ec) call->answer(edge::WakeOutcome::timeout());
         });
-        const auto queued = steady::now();
-        Slots::Guard slot = co_await slots_.acquire();
-        if (metrics_) metrics_->wake_phase(WakePhase::queue, seconds_since(queued));
-        if (call->answered) co_return;  // timed out in the queue: nobody waits for it now
         Actor actor;
         actor.name = "system";
+        // Admission happens inside start, after a creating or stopping sandbox has settled
+        // (SPEC §3.6 step 3); one that timed out while queued is not started.
+        WakeTrace trace;
+        trace.abandoned = [call] { return call->answered.load(); };
         const auto started = steady::now();
-        auto row = co_await service_.start(sid, actor);
-        if (metrics_) metrics_->wake_phase(WakePhase::start, seconds_since(started));
-        slot.release();
+        auto row = co_await service_.start(sid, actor, true, &trace);
+        if (metrics_) {
+          const double queue = std::chrono::duration<double>(trace.admission).count();
+          metrics_->wake_phase(WakePhase::queue, queue);
+          metrics_->wake_phase(WakePhase::start, std::max(0.0, seconds_since(started) - queue));
+        }
         timer->cancel();
         if (row) {
           call->answer(edge::WakeOutcome::ok());

@@ -43,27 +43,26 @@ void write_edge_metrics(TextWriter& w, const edge::EdgeMetrics& m);
 // writes the family line once for these and control's own (Metrics::write_wake_phases).
 void write_edge_wake_phases(TextWriter& w, const edge::EdgeMetrics& m);
 
-// Wakes through SandboxService::start on the control thread, at most `max_concurrent` at a
-// time (FIFO; a slot is held until the start call returns); answers `done` with the
-// outcome, or with `timeout` once wake.timeout passes (a start under way goes on; one still
-// queued is dropped). Each answer counts once in sandboxd_wakes_total, and the queue and
-// start phases in sandboxd_wake_phase_seconds, when `metrics` is given (it must outlive
-// this). `wake` may be called from any thread; the counts only on the control thread.
+// Wakes through SandboxService::start on the control thread, which passes admission (SPEC
+// §3.6 step 3, §4.6: a wake.max_concurrent slot in FIFO order, held until the start call
+// returns, then memory); answers `done` with the outcome — `refused` when admission says
+// low memory — or with `timeout` once wake.timeout passes (a start under way goes on; one
+// still queued is dropped). Each answer counts once in sandboxd_wakes_total, and the queue
+// (slot and admission) and start phases in sandboxd_wake_phase_seconds, when `metrics` is
+// given (it must outlive this). `wake` may be called from any thread; the counts only on
+// the control thread.
 class ServiceWaker final : public edge::Waker {
  public:
   ServiceWaker(asio::any_io_executor executor, SandboxService& service,
-               std::chrono::milliseconds timeout, std::size_t max_concurrent,
-               Metrics* metrics = nullptr);
+               std::chrono::milliseconds timeout, Metrics* metrics = nullptr);
   void wake(const Ulid& id, std::function<void(edge::WakeOutcome)> done) override;
-
-  std::size_t in_progress() const { return slots_.in_use(); }
-  std::size_t queued() const { return slots_.waiting(); }
+  // SIGHUP, on the control thread: wake.timeout for wakes from now on.
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
 
  private:
   asio::any_io_executor executor_;
   SandboxService& service_;
   std::chrono::milliseconds timeout_;
-  Slots slots_;
   Metrics* metrics_;
 };
 

@@ -31,6 +31,9 @@ struct Request {
   std::chrono::steady_clock::time_point received{};  // head complete; unset outside a server
   std::vector<std::string> params;  // path parameters, percent-decoded once
   std::string actor = "anonymous";  // "token:<name>" once authenticated
+  // Set when the token acts for one external user (a tenant's token): the API shows and
+  // changes only that user's sandboxes.
+  std::optional<std::string> tenant;
   const Route* route = nullptr;     // set by the API's head check
   // Fires when the client hangs up before its answer is complete (set by the HTTP server;
   // null where no server runs). Only exec listens: a disconnect cancels a non-detached exec,

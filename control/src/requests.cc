@@ -1,5 +1,6 @@
 #include "requests.h"
 
+#include "base/clock.h"
 #include "base/ulid.h"
 #include "config/values.h"
 
@@ -303,7 +304,10 @@ ApiResult<CreateRequest> parse_legacy_create(const json::object& body,
   r.get("memory_high");  // accepted and ignored (SPEC §2.5.1)
   if (const json::object* ext = r.object("external")) {
     Reader e(*ext, "external.", false);
-    if (auto u = read_external(e, "user_id")) req.user_id = *u;
+    if (auto u = read_external(e, "user_id")) {
+      req.user_id = *u;
+      req.user_id_given = true;
+    }
     req.project_id = read_external(e, "project_id");
     req.workspace_id = read_external(e, "workspace_id");
     if (e.failed()) r.fail(e.error());
@@ -333,6 +337,7 @@ ApiResult<CreateRequest> parse_v1_create(const json::object& body, const Request
     if (p.failed()) r.fail(p.error());
     if (id) req.project_id = *id;
     if (user) req.user_id = *user;
+    req.user_id_given = user.has_value();
   }
   read_common_create(r, limits, req);
   if (const json::object* res = r.object("resources")) {
@@ -363,6 +368,74 @@ ApiResult<CreateRequest> parse_v1_create(const json::object& body, const Request
     if (auto port = d.integer("port", 1, 65535)) req.dev_port = static_cast<std::uint16_t>(*port);
     d.finish();
     if (d.failed()) r.fail(d.error());
+  }
+  r.finish();
+  if (r.failed()) return r.error();
+  return req;
+}
+
+ApiResult<ClaimRequest> parse_claim(const json::object& body) {
+  Reader r(body, "", false);
+  ClaimRequest req;
+  auto user = read_external(r, "external_user_id");
+  if (!r.failed() && !user) r.fail("external_user_id", "is required");
+  if (user) req.user_id = *user;
+  // Optional owner fields: absent keeps, null clears, a string replaces.
+  auto optional_external = [&r](std::string_view key) -> std::optional<std::optional<std::string>> {
+    const json::value* v = r.get(key);
+    if (!v) return std::nullopt;
+    if (v->is_null()) return std::optional<std::string>();
+    auto value = read_external(r, key);
+    if (!value) return std::nullopt;
+    return std::optional<std::string>(*value);
+  };
+  req.project_id = optional_external("external_project_id");
+  req.workspace_id = optional_external("external_workspace_id");
+  r.finish();
+  if (r.failed()) return r.error();
+  return req;
+}
+
+ApiResult<PatchRequest> parse_patch(const json::object& body, const RequestLimits& limits) {
+  Reader r(body, "", true);
+  PatchRequest req;
+  auto is_null = [&r](std::string_view key) {
+    const json::value* v = r.get(key);
+    return v && v->is_null();
+  };
+  if (is_null("visibility")) {
+    req.visibility = Visibility::public_;
+  } else if (auto v = r.string("visibility")) {
+    if (*v == "public") req.visibility = Visibility::public_;
+    else if (*v == "private") req.visibility = Visibility::private_;
+    else r.fail("visibility", "must be \"public\" or \"private\"");
+  }
+  if (is_null("idle_policy")) {
+    req.idle_policy = IdlePolicy::sleep;
+  } else if (auto v = r.string("idle_policy")) {
+    if (*v == "sleep") req.idle_policy = IdlePolicy::sleep;
+    else if (*v == "always_on") req.idle_policy = IdlePolicy::always_on;
+    else r.fail("idle_policy", "must be \"sleep\" or \"always_on\"");
+  }
+  if (is_null("ports")) {
+    req.ports = std::vector<std::uint16_t>{3000};
+  } else if (r.get("ports")) {
+    std::vector<std::uint16_t> ports;
+    read_ports(r, limits, ports);
+    req.ports = std::move(ports);
+  }
+  if (is_null("git_remote_url")) {
+    req.git_remote_url = std::optional<std::string>();
+  } else if (auto url = r.string("git_remote_url")) {
+    if (auto problem = git_url_problem(*url)) r.fail("git_remote_url", *problem);
+    else req.git_remote_url = std::optional<std::string>(*url);
+  }
+  if (is_null("keepalive_until")) {
+    req.keepalive_until_ms = std::optional<std::int64_t>();
+  } else if (auto t = r.string("keepalive_until")) {
+    auto ms = parse_rfc3339_ms(*t);
+    if (!ms) r.fail("keepalive_until", "must be an RFC 3339 UTC time like 2026-11-22T15:02:07Z");
+    else req.keepalive_until_ms = std::optional<std::int64_t>(*ms);
   }
   r.finish();
   if (r.failed()) return r.error();

@@ -32,6 +32,7 @@ struct CreateRequest {
   Visibility visibility = Visibility::public_;
   IdlePolicy idle_policy = IdlePolicy::sleep;
   std::string user_id;  // legacy default "local"
+  bool user_id_given = false;  // false: a legacy create without external.user_id
   std::optional<std::string> project_id;
   std::optional<std::string> workspace_id;
   std::optional<std::string> git_remote_url;
@@ -83,6 +84,32 @@ struct KeepaliveRequest {
 };
 
 ApiResult<KeepaliveRequest> parse_keepalive(const boost::json::object& body);
+
+// Legacy claim (SPEC §2.5.9): the new owner. An omitted optional field keeps its value
+// (outer nullopt); `null` clears it (inner nullopt).
+struct ClaimRequest {
+  std::string user_id;
+  std::optional<std::optional<std::string>> project_id;
+  std::optional<std::optional<std::string>> workspace_id;
+};
+
+ApiResult<ClaimRequest> parse_claim(const boost::json::object& body);
+
+// v1 PATCH, a JSON merge patch (SPEC §2.6.4): an absent field is kept (outer nullopt);
+// `null` resets it to its default, which the parser fills in (public, sleep, [3000], unset).
+struct PatchRequest {
+  std::optional<Visibility> visibility;
+  std::optional<IdlePolicy> idle_policy;
+  std::optional<std::vector<std::uint16_t>> ports;
+  std::optional<std::optional<std::string>> git_remote_url;
+  std::optional<std::optional<std::int64_t>> keepalive_until_ms;  // unix ms, not yet clamped
+
+  bool empty() const {
+    return !visibility && !idle_policy && !ports && !git_remote_url && !keepalive_until_ms;
+  }
+};
+
+ApiResult<PatchRequest> parse_patch(const boost::json::object& body, const RequestLimits& limits);
 
 // Shared rules, exposed for the routes that take ids and names from paths and queries.
 ApiResult<std::string> parse_sandbox_id(std::string_view text);

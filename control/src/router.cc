@@ -92,6 +92,7 @@ Response error_response(std::string_view path, int status, std::string_view code
 
 Response error_answer(const Request& req, const ApiError& e) {
   Response r = error_response(req.path, e.status, e.code, e.message);
+  if (!e.legacy_body.empty() && family_of(req.path) == Family::legacy) r.body = e.legacy_body;
   for (const auto& h : e.headers) r.headers.push_back(h);
   return r;
 }

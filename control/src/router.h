@@ -29,6 +29,7 @@ struct Route {
   bool mutating = false;  // read-only tokens get 403
   bool json_body = false;  // reads a JSON body (Content-Type checked, size capped)
   bool raw_body = false;   // takes raw bytes of any type, capped at files.write_max (PUT …/files)
+  bool operator_only = false;  // a token that acts for one user gets 403 (metrics, certificates)
 };
 
 struct RouteMatch {

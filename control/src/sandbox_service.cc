@@ -9,6 +9,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <fcntl.h>
@@ -380,6 +382,15 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
                                  "(scripts/run.sh does) or set docker.image");
   }
 
+  // Admission (SPEC §4.6) before anything is written: a refused create leaves no row,
+  // directory or container. The slot is held until the container has started.
+  std::optional<Admission::Ticket> ticket;
+  if (admission_) {
+    auto admitted = co_await admission_->admit(AdmissionKind::create);
+    if (!admitted) co_return admitted.error();
+    ticket.emplace(std::move(*admitted));
+  }
+
   store::SandboxRow row = new_row(req, id);
   bool revive = previous && previous->status == "destroyed";
   if (revive) {
@@ -400,7 +411,8 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
   kLog.info("sandbox creating", {{"id", id}, {"revive", revive}});
 
   if (!wait) {
-    asio::co_spawn(executor_, finish_async_create(std::move(guard), row), asio::detached);
+    asio::co_spawn(executor_, finish_async_create(std::move(guard), row, std::move(ticket)),
+                   asio::detached);
     co_return CreateOutcome{row, 202};
   }
 
@@ -435,7 +447,8 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
 }
 
 asio::awaitable<void> SandboxService::finish_async_create(IdLocks::Guard guard,
-                                                          store::SandboxRow row) {
+                                                          store::SandboxRow row,
+                                                          std::optional<Admission::Ticket> ticket) {
   bool made_container = false;
   auto failure = co_await provision(row, &made_container);
   if (failure) {
@@ -446,6 +459,7 @@ asio::awaitable<void> SandboxService::finish_async_create(IdLocks::Guard guard,
     row.error_message = failure->answer.message;
     co_await save(row);
   }
+  if (ticket) ticket->release();
   guard.release();
 }
 
@@ -644,21 +658,42 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::remove_c
 // ---------------------------------------------------------------------------- start / stop
 
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::start(const std::string& id,
-                                                                    Actor actor, bool wait) {
-  IdLocks::Guard guard = co_await locks_.lock(id);
-  auto row = load(id);
-  if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
-  if (row->status == "destroyed") co_return ApiError::conflict("sandbox " + id + " is destroyed");
-  if (row->status == "running") co_return std::move(*row);
-  if (wait) co_return co_await wake_locked(std::move(*row), actor);
-  if (auto st = co_await mark_waking(*row, actor); !st) co_return ApiError::from(st.error());
-  asio::co_spawn(executor_, finish_wake_detached(std::move(guard), *row), asio::detached);
-  co_return std::move(*row);
+                                                                    Actor actor, bool wait,
+                                                                    WakeTrace* trace) {
+  std::optional<Admission::Ticket> ticket;
+  for (;;) {
+    IdLocks::Guard guard = co_await locks_.lock(id);
+    auto row = load(id);
+    if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
+    if (row->status == "destroyed") co_return ApiError::conflict("sandbox " + id + " is destroyed");
+    if (row->status == "running") co_return std::move(*row);
+    if (admission_ && !ticket) {
+      // Admission (SPEC §4.6) never runs under this id's lock: it may wait for a slot, and
+      // its pressure pass takes other sandboxes' locks. Then the state is read again.
+      guard.release();
+      const auto queued = std::chrono::steady_clock::now();
+      auto admission = co_await admission_->admit(AdmissionKind::wake);
+      if (trace) trace->admission += std::chrono::steady_clock::now() - queued;
+      if (!admission) co_return admission.error();
+      if (trace && trace->abandoned && trace->abandoned()) {
+        co_return ApiError::timeout("the wake's deadline passed while it waited for admission");
+      }
+      ticket.emplace(std::move(*admission));
+      continue;
+    }
+    if (wait) co_return co_await wake_locked(std::move(*row), actor);
+    if (auto st = co_await mark_waking(*row, actor); !st) co_return ApiError::from(st.error());
+    asio::co_spawn(executor_, finish_wake_detached(std::move(guard), *row, std::move(ticket)),
+                   asio::detached);
+    co_return std::move(*row);
+  }
 }
 
 asio::awaitable<void> SandboxService::finish_wake_detached(IdLocks::Guard guard,
-                                                           store::SandboxRow row) {
+                                                           store::SandboxRow row,
+                                                           std::optional<Admission::Ticket> ticket) {
   co_await finish_wake(std::move(row));
+  if (ticket) ticket->release();
   guard.release();
 }
 
@@ -759,18 +794,19 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::stop_locked(
 }
 
 asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> SandboxService::stop_if_idle(
-    const std::string& id, IdleCheck still_idle) {
+    const std::string& id, IdleCheck still_idle, std::string reason, std::string band) {
   IdLocks::Guard guard = co_await locks_.lock(id);
   auto row = load(id);
   if (!row) co_return std::nullopt;
   const bool idle = co_await still_idle(*row);
   if (!idle) co_return std::nullopt;
   auto grace = std::chrono::ceil<std::chrono::seconds>(config_.idle.stop_timeout);
-  std::string reason = "idle";
   row->status = "stopping";
   row->stop_reason = reason;
   Actor system;
-  store::AuditRow stop_audit = audit(system, "sandbox.stop", id);
+  std::string detail = band.empty() ? json_detail({{"reason", reason}})
+                                    : json_detail({{"reason", reason}, {"band", band}});
+  store::AuditRow stop_audit = audit(system, "sandbox.stop", id, std::move(detail));
   if (auto st = co_await save(*row, &stop_audit); !st) {
     co_return ApiResult<store::SandboxRow>(ApiError::from(st.error()));
   }
@@ -850,6 +886,71 @@ asio::awaitable<ApiResult<PurgeOutcome>> SandboxService::purge(const std::string
   if (!st) co_return ApiError::from(st.error());
   kLog.info("sandbox purged", {{"id", id}, {"freed_bytes", bytes}});
   co_return PurgeOutcome{true, bytes};
+}
+
+// ---------------------------------------------------------------------------- claim, patch
+
+asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::claim(const std::string& id,
+                                                                    ClaimRequest request,
+                                                                    Actor actor) {
+  IdLocks::Guard guard = co_await locks_.lock(id);
+  auto row = load(id);
+  if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
+  std::string prior = row->external_user_id.value_or("local");
+  row->external_user_id = request.user_id;
+  if (request.project_id) row->external_project_id = *request.project_id;
+  if (request.workspace_id) row->external_workspace_id = *request.workspace_id;
+  store::AuditRow claim_audit = audit(actor, "sandbox.claim", id,
+                                      json_detail({{"prior_user_id", prior},
+                                                   {"new_user_id", request.user_id}}));
+  if (auto st = co_await save(*row, &claim_audit); !st) co_return ApiError::from(st.error());
+  kLog.info("sandbox claimed", {{"id", id}, {"actor", actor.name}});
+  co_return std::move(*row);
+}
+
+asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::patch(const std::string& id,
+                                                                    PatchRequest request,
+                                                                    Actor actor) {
+  IdLocks::Guard guard = co_await locks_.lock(id);
+  auto row = load(id);
+  if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
+  if (row->status == "destroyed") co_return ApiError::conflict("sandbox " + id + " is destroyed");
+  json::array fields;
+  if (request.visibility) {
+    row->visibility = std::string(to_string(*request.visibility));
+    fields.emplace_back("visibility");
+  }
+  if (request.idle_policy) {
+    row->idle_policy = std::string(to_string(*request.idle_policy));
+    fields.emplace_back("idle_policy");
+  }
+  if (request.ports) {
+    row->ports.assign(request.ports->begin(), request.ports->end());
+    fields.emplace_back("ports");
+  }
+  if (request.git_remote_url) {
+    row->git_remote_url = *request.git_remote_url;
+    fields.emplace_back("git_remote_url");
+  }
+  if (request.keepalive_until_ms) {
+    // Clamped like the legacy keepalive (SPEC §2.5.6): never in the past, at most
+    // idle.keepalive_max ahead.
+    std::optional<std::int64_t> until = *request.keepalive_until_ms;
+    std::int64_t now = clock_.unix_ms();
+    if (until && *until < now - 1000) {
+      co_return ApiError::invalid("keepalive_until: must not be in the past");
+    }
+    std::int64_t max = now + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 config_.idle.keepalive_max).count();
+    if (until) until = std::min(*until, max);
+    row->keepalive_until = until;
+    fields.emplace_back("keepalive_until");
+  }
+  if (fields.empty()) co_return std::move(*row);  // an empty merge patch changes nothing
+  store::AuditRow patch_audit =
+      audit(actor, "sandbox.patch", id, json::serialize(json::object{{"fields", fields}}));
+  if (auto st = co_await save(*row, &patch_audit); !st) co_return ApiError::from(st.error());
+  co_return std::move(*row);
 }
 
 // ---------------------------------------------------------------------------- keepalive, exec

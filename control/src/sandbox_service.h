@@ -7,6 +7,7 @@
 // thread except short SQLite reads on the read pool.
 #pragma once
 
+#include "admission.h"
 #include "api_error.h"
 #include "async_util.h"
 #include "config/config.h"
@@ -50,6 +51,15 @@ struct ExecOutput {
   std::int64_t duration_ms = 0;
 };
 
+// What the edge's Waker learns from one start and tells it (SPEC §3.6 step 3, §11 phases).
+struct WakeTrace {
+  // Out: time spent in admission (the slot queue and the memory check).
+  std::chrono::steady_clock::duration admission{};
+  // In: asked once admission is done. True: nobody waits for this wake any more (its
+  // deadline passed while it queued), so the sandbox is not started; the answer is 504.
+  std::function<bool()> abandoned;
+};
+
 struct PurgeOutcome {
   bool existed = false;
   std::uint64_t freed_bytes = 0;
@@ -72,26 +82,39 @@ class SandboxService {
   ApiResult<std::vector<store::SandboxRow>> list(const store::SandboxFilter& filter) const;
 
   // Start or wake (SPEC §5.5); a running sandbox is returned at once. Without `wait` the
-  // wake goes on in the background and the row comes back in `waking`.
+  // wake goes on in the background and the row comes back in `waking`. A sandbox that must
+  // start passes admission first (§4.6), outside its id's lock (so a creating or stopping
+  // sandbox is waited for first, §3.6 step 3); a refusal leaves the state unchanged.
+  // `trace`, when given, must outlive the call.
   asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor,
-                                                      bool wait = true);
+                                                      bool wait = true, WakeTrace* trace = nullptr);
   // Without `wait` the stop goes on in the background and the row comes back in `stopping`.
   asio::awaitable<ApiResult<store::SandboxRow>> stop(const std::string& id, StopRequest request,
                                                      std::string reason, Actor actor,
                                                      bool wait = true);
-  // The idle reaper's stop (SPEC §4.4 steps 2-7): under the id's lock, reload the row and
-  // stop it like `stop` (reason `idle`, grace idle.stop_timeout) only if `still_idle` holds
-  // for the fresh row (it may hand the route over to `stopping` first). nullopt when it no
-  // longer does (or the sandbox is gone).
+  // The reapers' stop (SPEC §4.4 steps 2-7): under the id's lock, reload the row and stop
+  // it like `stop` (grace idle.stop_timeout) only if `still_idle` holds for the fresh row
+  // (it may hand the route over to `stopping` first). The stop reason is `reason` (`idle`
+  // or `pressure`); the `sandbox.stop` audit row has actor `system` and detail
+  // `{"reason", "band"?}` (`band`: the pressure band's label). nullopt when the sandbox is
+  // no longer idle (or is gone).
   using IdleCheck = std::function<asio::awaitable<bool>(const store::SandboxRow&)>;
-  asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> stop_if_idle(const std::string& id,
-                                                                            IdleCheck still_idle);
+  asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> stop_if_idle(
+      const std::string& id, IdleCheck still_idle, std::string reason, std::string band);
   // Ids with an attached exec in flight, or busy by the busy source (open tasks): the
   // control-side busy signal of the idle reaper (SPEC §4.1).
   std::set<std::string> execs_in_flight() const;
   std::size_t execs_running() const;  // attached execs now, all sandboxes
   asio::awaitable<ApiResult<store::SandboxRow>> destroy(const std::string& id, Actor actor);
   asio::awaitable<ApiResult<PurgeOutcome>> purge(const std::string& id, Actor actor);
+  // Replaces the owner record (SPEC §2.5.9, §5.7) in one transaction with its audit row
+  // `sandbox.claim {prior_user_id, new_user_id}`. Every state but purged.
+  asio::awaitable<ApiResult<store::SandboxRow>> claim(const std::string& id, ClaimRequest request,
+                                                      Actor actor);
+  // v1 PATCH (SPEC §2.6.4): the route changes are published at once through the change
+  // hook; the container is not touched. 404 unknown or purged, 409 destroyed.
+  asio::awaitable<ApiResult<store::SandboxRow>> patch(const std::string& id, PatchRequest request,
+                                                      Actor actor);
   // until_ms: nullopt → now + idle.threshold; 0 → clear; else clamped to keepalive_max.
   asio::awaitable<ApiResult<store::SandboxRow>> keepalive(const std::string& id,
                                                           std::optional<std::int64_t> until_ms,
@@ -139,6 +162,9 @@ class SandboxService {
   void set_on_container_started(std::function<void(const std::string& id)> fn) {
     on_started_ = std::move(fn);
   }
+  // Creates and starts pass `admission` first (SPEC §4.6); it must outlive the service.
+  // Without it nothing is judged.
+  void set_admission(Admission& admission) { admission_ = &admission; }
   // More busy sandboxes for execs_in_flight() (sandboxes with a running task).
   void set_busy_source(std::function<std::set<std::string>()> fn) { busy_source_ = std::move(fn); }
 
@@ -173,14 +199,16 @@ class SandboxService {
   asio::awaitable<Status> mark_waking(store::SandboxRow& row, const Actor& actor);
   asio::awaitable<ApiResult<store::SandboxRow>> finish_wake(store::SandboxRow row);
   // The background halves of start and stop without wait; they hold the id's lock.
-  asio::awaitable<void> finish_wake_detached(IdLocks::Guard guard, store::SandboxRow row);
+  asio::awaitable<void> finish_wake_detached(IdLocks::Guard guard, store::SandboxRow row,
+                                             std::optional<Admission::Ticket> ticket);
   asio::awaitable<void> finish_stop_detached(IdLocks::Guard guard, store::SandboxRow row,
                                              std::chrono::seconds grace, std::string reason);
   asio::awaitable<ApiResult<store::SandboxRow>> stop_locked(store::SandboxRow row,
                                                             std::chrono::seconds grace,
                                                             std::string reason);
   asio::awaitable<std::optional<Failure>> remove_container(store::SandboxRow& row);
-  asio::awaitable<void> finish_async_create(IdLocks::Guard guard, store::SandboxRow row);
+  asio::awaitable<void> finish_async_create(IdLocks::Guard guard, store::SandboxRow row,
+                                            std::optional<Admission::Ticket> ticket);
   asio::awaitable<void> reconcile_row(const std::string& id,
                                       const std::optional<docker::ContainerSummary>& container);
   Status ensure_run_dir(const std::string& id) const;
@@ -204,6 +232,7 @@ class SandboxService {
   const RuntimedLink* runtimed_ = nullptr;
   std::function<void(const std::string&)> on_started_;
   std::function<std::set<std::string>()> busy_source_;
+  Admission* admission_ = nullptr;
   std::map<std::string, std::string> skeletons_;  // image id → tar of /opt/sandbox-skel
   std::set<std::string> probes_in_use_;
   // id → attached execs running; held weakly by exec frames that may outlive the service.

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "api_error.h"
 #include "async_util.h"
 #include "config/config.h"
@@ -155,6 +156,6 @@ class TaskService {
 // Event-envelope time: RFC 3339 UTC with milliseconds, "2026-11-22T14:03:07.123Z".
 std::string format_time_ms(std::int64_t unix_ms);
 // Parses runtimed's times ("…T14:03:07Z" or with a fraction); nullopt when malformed.
-std::optional<std::int64_t> parse_time_ms(std::string_view text);
+inline std::optional<std::int64_t> parse_time_ms(std::string_view text) { return parse_rfc3339_ms(text); }
 
 }  // namespace sandboxd::control

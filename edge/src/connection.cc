@@ -209,10 +209,10 @@ std::string_view wake_kind(std::string_view code) {
 
 class Connection {
  public:
-  Connection(Worker& w, tcp::socket socket, bool https)
-      : w_(w), opt_(w.options), st_(w.state), client_(std::move(socket)), https_(https),
-        parser_(head_limits(w.options)), body_chunked_(body_limits(w.options)),
-        resp_(w.options.max_header_bytes), resp_chunked_(ChunkedLimits{}),
+  Connection(Worker& w, const EdgeOptions& tuning, tcp::socket socket, bool https)
+      : w_(w), opt_(tuning), st_(w.state), client_(std::move(socket)), https_(https),
+        parser_(head_limits(tuning)), body_chunked_(body_limits(tuning)),
+        resp_(tuning.max_header_bytes), resp_chunked_(ChunkedLimits{}),
         timer_(client_.get_executor()) {
     error_code ec;
     auto remote = client_.socket().remote_endpoint(ec);
@@ -1705,7 +1705,7 @@ class Connection {
   };
 
   Worker& w_;
-  const EdgeOptions& opt_;
+  const EdgeOptions& opt_;  // the snapshot in force when the connection was accepted
   ServerState& st_;
   ClientStream client_;
   const bool https_;
@@ -1757,7 +1757,8 @@ class Connection {
 
 }  // namespace
 
-asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket, bool https) {
+asio::awaitable<void> serve_connection(Worker& worker, const EdgeOptions& tuning,
+                                       tcp::socket socket, bool https) {
   struct Count {
     ServerState& s;
     ~Count() {
@@ -1765,7 +1766,7 @@ asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket, bool 
       s.connection_closed();
     }
   } count{worker.state};
-  Connection c(worker, std::move(socket), https);
+  Connection c(worker, tuning, std::move(socket), https);
   co_await c.run();
 }
 

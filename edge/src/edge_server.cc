@@ -68,6 +68,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::start(EdgeOptions options,
     auto set = detail::TlsContexts::build(first, st.options.tls13_only, st.tickets);
     if (!set) return set.error();
     st.tls.publish(std::move(*set));
+    st.tls_source = first;
     st.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
   }
   std::uint16_t port = st.options.listen_port;
@@ -107,15 +108,43 @@ void EdgeServer::set_preview_auth(PreviewAuthSettings settings) {
   impl_->state->preview_auth.publish(std::make_shared<const PreviewAuthSettings>(std::move(settings)));
 }
 
+void EdgeServer::reconfigure(EdgeOptions next) {
+  ServerState& s = *impl_->state;
+  const EdgeOptions& started = s.options;
+  next.listen_host = started.listen_host;
+  next.listen_port = started.listen_port;
+  next.tls = started.tls;
+  next.https_listen_host = started.https_listen_host;
+  next.https_listen_port = started.https_listen_port;
+  next.workers = started.workers;
+  next.preview_suffix = started.preview_suffix;
+  next.certificates = {};
+  next.access_log = started.access_log;
+  set_preview_auth(next.preview_auth);
+  std::lock_guard lock(s.tls_mu);  // orders this with set_certificates
+  const bool tls13_changed = next.tls13_only != s.tuning.current().tls13_only;
+  s.tuning.publish(std::move(next));
+  if (!s.options.tls || !tls13_changed) return;
+  auto set = detail::TlsContexts::build(s.tls_source, s.tuning.current().tls13_only, s.tickets);
+  if (!set) {
+    s.tls_reloads_error.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  s.tls.publish(std::move(*set));
+  s.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
+}
+
 Status EdgeServer::set_certificates(const TlsCertificates& certificates) {
   ServerState& s = *impl_->state;
   if (!s.options.tls) return Error{Errc::invalid_argument, "TLS is off"};
-  auto set = detail::TlsContexts::build(certificates, s.options.tls13_only, s.tickets);
+  std::lock_guard lock(s.tls_mu);
+  auto set = detail::TlsContexts::build(certificates, s.tuning.current().tls13_only, s.tickets);
   if (!set) {
     s.tls_reloads_error.fetch_add(1, std::memory_order_relaxed);
     return set.error();
   }
   s.tls.publish(std::move(*set));
+  s.tls_source = certificates;
   s.tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
   return ok();
 }

@@ -104,6 +104,28 @@ class SwapCache {
   std::uint64_t generation_ = 0;
 };
 
+// The options in force for new connections (SPEC §9.4: limits, timeouts, trusted proxies,
+// ports, wake), replaced whole on SIGHUP. A reader takes the current snapshot with one
+// acquire load and may keep the reference while the server lives: every published snapshot
+// is kept until then (reloads are rare and a snapshot is small), so a connection holds its
+// own for its whole life without counting references.
+class TuningSlot {
+ public:
+  explicit TuningSlot(const EdgeOptions& first) { publish(first); }
+  const EdgeOptions& current() const { return *current_.load(std::memory_order_acquire); }
+  // From any thread.
+  void publish(EdgeOptions next) {
+    std::lock_guard lock(mu_);
+    published_.push_back(std::make_unique<const EdgeOptions>(std::move(next)));
+    current_.store(published_.back().get(), std::memory_order_release);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<const EdgeOptions>> published_;
+  std::atomic<const EdgeOptions*> current_{nullptr};
+};
+
 // max_connections_per_client (§3.10): IPv4 per address, IPv6 per /64.
 class ClientLimiter {
  public:
@@ -120,19 +142,25 @@ class ClientLimiter {
 
 struct ServerState {
   ServerState(EdgeOptions o, RouteTablePublisher& r, Waker& waker, ActivityTable& a)
-      : options(std::move(o)), routes(r), activity(a),
+      : options(std::move(o)), tuning(options), routes(r), activity(a),
         wake(std::make_shared<WakeCoordinator>(waker)) {}
 
+  // As started: the listeners, workers, TLS on or off, the suffix and the access log come
+  // from here for the server's life; everything else is read from `tuning`.
   const EdgeOptions options;
+  TuningSlot tuning;
   RouteTablePublisher& routes;
   ActivityTable& activity;
   std::shared_ptr<WakeCoordinator> wake;
   std::uint16_t port = 0;
   std::uint16_t https_port = 0;
 
-  // §3.15 hot swap: the certificate set new handshakes use.
+  // §3.15 hot swap: the certificate set new handshakes use, and the certificates it was
+  // built from (under tls_mu), to build it again when tls.min_version changes.
   std::shared_ptr<TicketKeys> tickets = std::make_shared<TicketKeys>();
   SwapSlot<TlsContexts> tls;
+  std::mutex tls_mu;
+  TlsCertificates tls_source;
   std::atomic<std::uint64_t> tls_reloads_ok{0};
   std::atomic<std::uint64_t> tls_reloads_error{0};
   // §3.14: the keys that verify preview tokens, the cookie lifetime, the login redirect.

@@ -77,6 +77,11 @@ class UpstreamPool {
  public:
   UpstreamPool(std::size_t max_idle_per_backend, std::chrono::milliseconds idle_timeout)
       : max_idle_(max_idle_per_backend), idle_timeout_(idle_timeout) {}
+  // New limits (SIGHUP): `put` and `sweep` use them from now on.
+  void set_limits(std::size_t max_idle_per_backend, std::chrono::milliseconds idle_timeout) {
+    max_idle_ = max_idle_per_backend;
+    idle_timeout_ = idle_timeout;
+  }
 
   // A live idle connection for `key`, or null.
   std::unique_ptr<UpstreamConn> take(const UpstreamKey& key);

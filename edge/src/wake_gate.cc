@@ -222,7 +222,7 @@ asio::awaitable<void> WakeGate::probe(Ulid id) {
         }
       }
     }
-    pause.expires_after(w_.options.probe_interval);
+    pause.expires_after(w_.tuning().probe_interval);
     co_await pause.async_wait(nothrow);
   }
 }

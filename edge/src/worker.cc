@@ -91,21 +91,25 @@ asio::awaitable<void> Worker::accept_loop(tcp::acceptor& listener, bool https) {
     }
     state.accepted.fetch_add(1, std::memory_order_relaxed);
     bump(counters.connections_total[https ? 1 : 0]);
-    if (state.open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
+    // The connection keeps the options in force now for its whole life (SPEC §9.4).
+    const EdgeOptions& now = tuning();
+    if (state.open_connections.load(std::memory_order_relaxed) >= now.max_connections) {
       error_code ignored;
       socket.close(ignored);  // §3.10: closed at once, nothing written
       counters.reject(RejectReason::max_connections);
       continue;
     }
     state.open_connections.fetch_add(1, std::memory_order_relaxed);
-    asio::co_spawn(ioc, serve_connection(*this, std::move(socket), https), asio::detached);
+    asio::co_spawn(ioc, serve_connection(*this, now, std::move(socket), https), asio::detached);
   }
 }
 
 asio::awaitable<void> Worker::sweep_loop() {
-  const auto period = std::max<std::chrono::milliseconds>(
-      std::chrono::milliseconds(100), options.upstream_idle_timeout / 4);
   while (!closing) {
+    const EdgeOptions& now = tuning();  // edge.upstream.* from the next sweep on
+    pool.set_limits(now.max_idle_per_backend, now.upstream_idle_timeout);
+    const auto period = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100),
+                                                            now.upstream_idle_timeout / 4);
     sweep_timer_.expires_after(period);
     co_await sweep_timer_.async_wait(nothrow);
     if (closing) co_return;

@@ -66,6 +66,10 @@ class Worker {
     return preview_auth_.get(state.preview_auth);
   }
 
+  // The options in force for a connection accepted now (SIGHUP replaces them); `options`
+  // are those the server started with, for what only a restart changes.
+  const EdgeOptions& tuning() const { return state.tuning.current(); }
+
   ServerState& state;
   const EdgeOptions& options;
   ActivityShard& activity;
@@ -97,7 +101,9 @@ class Worker {
   std::thread thread_;
 };
 
-// A client connection's whole life (connection.cc).
-asio::awaitable<void> serve_connection(Worker& worker, tcp::socket socket, bool https);
+// A client connection's whole life (connection.cc), with the options `tuning` (a snapshot
+// that outlives the server's connections).
+asio::awaitable<void> serve_connection(Worker& worker, const EdgeOptions& tuning,
+                                       tcp::socket socket, bool https);
 
 }  // namespace sandboxd::edge::detail

@@ -157,6 +157,7 @@ TEST(ConfigDefaults, MatchTheKeyTable) {
   EXPECT_EQ(c.store.busy_timeout, 5s);
   EXPECT_EQ(c.store.activity_flush, 5s);
   EXPECT_EQ(c.store.audit_retention, 90 * 24h);
+  EXPECT_EQ(c.store.audit_max_rows, 1'000'000u);
 
   EXPECT_TRUE(c.metrics.enabled);
   EXPECT_FALSE(c.metrics.per_sandbox_labels);

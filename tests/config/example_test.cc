@@ -112,7 +112,7 @@ TEST(ConfigExample, NamesEveryKey) {
 TEST(ConfigExample, EnabledSettingsAreValidToo) {
   // With the commented settings enabled and their variables set, only the pairs that the
   // example deliberately leaves half-filled (eab, tsig) are reported.
-  std::map<std::string, std::string> vars{{"SANDBOXD_TOKEN_CI", "0123456789abcdef0123"},
+  std::map<std::string, std::string> vars{{"SANDBOXD_TOKEN_CI", "0123456789abcdef0123"}, {"SANDBOXD_TOKEN_ACME", "0123456789abcdef0124"},
                                           {"SANDBOXD_PREVIEW_KEY_K1", std::string(40, 'k')},
                                           {"SANDBOXD_ACME_EAB_HMAC", "aGVsbG8td29ybGQ"},
                                           {"SANDBOXD_TSIG_SECRET", "c2VjcmV0"},
@@ -213,7 +213,8 @@ const char* kRich =
     "exec: {timeout: 1m, max_timeout: 1h, max_output: 2MiB}\n"
     "files: {read_max: 1GiB, write_max: 4GiB, list_max_entries: 5, list_max_depth: 2,\n"
     "        list_skip: [dist], export_exclude: [\"*.log\"]}\n"
-    "store: {read_connections: 64, busy_timeout: 1s, activity_flush: 1s, audit_retention: 1d}\n"
+    "store: {read_connections: 64, busy_timeout: 1s, activity_flush: 1s, audit_retention: 1d,\n"
+    "        audit_max_rows: 5000}\n"
     "metrics: {enabled: false, per_sandbox_labels: true, per_sandbox_limit: 10}\n";
 
 const std::map<std::string, std::string> kRichEnv{{"EMAIL", "ENV-EMAIL@example.com"},
@@ -282,6 +283,7 @@ TEST(ConfigPrint, ItemsAreBlockLists) {
                       "    - name: \"ci\"\n"
                       "      secret: <redacted>\n"
                       "      read_only: true\n"
+                      "      user_id: \"\"\n"
                       "  required: auto\n"),
             std::string::npos)
       << yaml;

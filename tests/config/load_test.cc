@@ -144,6 +144,13 @@ const BadCase kBadCases[] = {
       "[a-z0-9][a-z0-9_-]{0,63}, got \"CI\"\n  hint: did you mean \"ci\"?",
       "sandboxd.yaml:4:15: auth.tokens[0].secret: must be at least 16 characters, got 5\n  hint: "
       "generate one with: openssl rand -hex 32"}},
+    {"token user id with a comma",
+     "auth:\n"
+     "  tokens:\n"
+     "    - name: ci\n"
+     "      secret: 0123456789abcdef\n"
+     "      user_id: a,b\n",
+     {"sandboxd.yaml:5:16: auth.tokens[0].user_id: must not contain a comma"}},
     {"token without a secret",
      "auth:\n"
      "  tokens:\n"

@@ -59,6 +59,39 @@ TEST(Slots, HandsSlotsOutInArrivalOrder) {
   EXPECT_EQ(slots.waiting(), 0u);
 }
 
+TEST(Slots, ResizeWakesWaitersWhenRaisedAndTakesNothingInUseWhenLowered) {
+  asio::io_context ioc;
+  Slots slots(1);
+  std::vector<Slots::Guard> held(4);
+  int got = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    asio::co_spawn(ioc, [&, i]() -> asio::awaitable<void> {
+      held[i] = co_await slots.acquire();
+      ++got;
+    }, asio::detached);
+  }
+  settle(ioc);
+  EXPECT_EQ(got, 1);
+  slots.resize(3);  // two waiters go at once
+  settle(ioc);
+  EXPECT_EQ(got, 3);
+  EXPECT_EQ(slots.in_use(), 3u);
+  EXPECT_EQ(slots.waiting(), 1u);
+
+  slots.resize(1);  // the three in use keep theirs; the next two releases are not handed on
+  held[0].release();
+  held[1].release();
+  settle(ioc);
+  EXPECT_EQ(got, 3);
+  EXPECT_EQ(slots.in_use(), 1u);
+  held[2].release();  // now the one slot left goes to the waiter
+  settle(ioc);
+  EXPECT_EQ(got, 4);
+  EXPECT_EQ(slots.in_use(), 1u);
+  held[3].release();
+  EXPECT_EQ(slots.in_use(), 0u);
+}
+
 TEST(WaitForCallback, ResumesWhenAnotherThreadCallsBack) {
   asio::io_context ioc;
   std::optional<bool> called;

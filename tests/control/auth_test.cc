@@ -7,7 +7,8 @@ namespace {
 
 std::vector<config::ApiToken> tokens() {
   return {{"admin", config::Secret("0123456789abcdef-admin"), false},
-          {"viewer", config::Secret("0123456789abcdef-viewer"), true}};
+          {"viewer", config::Secret("0123456789abcdef-viewer"), true},
+          {"tenant", config::Secret("0123456789abcdef-tenant"), false, "acme"}};
 }
 
 TEST(Auth, AcceptsEveryConfiguredToken) {
@@ -20,6 +21,10 @@ TEST(Auth, AcceptsEveryConfiguredToken) {
   auto v = auth.check("bearer   0123456789abcdef-viewer ");
   EXPECT_EQ(v.outcome, AuthOutcome::ok);
   EXPECT_TRUE(v.read_only);
+  EXPECT_TRUE(v.user_id.empty()) << "an operator's token acts for every user";
+  auto t = auth.check("Bearer 0123456789abcdef-tenant");
+  EXPECT_EQ(t.outcome, AuthOutcome::ok);
+  EXPECT_EQ(t.user_id, "acme");
 }
 
 TEST(Auth, MissingHeaderDependsOnRequired) {

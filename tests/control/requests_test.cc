@@ -166,5 +166,55 @@ TEST(Requests, StopAndKeepalive) {
   EXPECT_FALSE(parse_keepalive(obj("{}"))->until_unix_s);
 }
 
+TEST(Requests, ClaimKeepsOmittedFieldsAndClearsNulls) {
+  auto c = parse_claim(obj(R"({"external_user_id":"u2","external_workspace_id":null,"x":1})"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->user_id, "u2");
+  EXPECT_FALSE(c->project_id) << "omitted: kept";
+  ASSERT_TRUE(c->workspace_id);
+  EXPECT_FALSE(*c->workspace_id) << "null: cleared";
+  auto p = parse_claim(obj(R"({"external_user_id":"u2","external_project_id":"p9"})"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(**p->project_id, "p9");
+  EXPECT_EQ(parse_claim(obj("{}")).error().message, "external_user_id: is required");
+  EXPECT_FALSE(parse_claim(obj(R"({"external_user_id":""})")));
+  EXPECT_FALSE(parse_claim(obj(R"({"external_user_id":"a,b"})")));
+  EXPECT_FALSE(parse_claim(obj(R"({"external_user_id":"u","external_project_id":7})")));
+}
+
+TEST(Requests, PatchIsAMergePatchOfTheMutableFields) {
+  RequestLimits limits;
+  auto p = parse_patch(obj(R"({"visibility":"private","ports":[3000,4000],)"
+                           R"("keepalive_until":"2026-01-01T00:00:00Z"})"),
+                       limits);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(*p->visibility, Visibility::private_);
+  EXPECT_EQ(*p->ports, (std::vector<std::uint16_t>{3000, 4000}));
+  EXPECT_EQ(**p->keepalive_until_ms, 1767225600000);
+  EXPECT_FALSE(p->idle_policy);
+  EXPECT_FALSE(p->git_remote_url);
+
+  // null resets to the default.
+  auto n = parse_patch(obj(R"({"visibility":null,"idle_policy":null,"ports":null,)"
+                           R"("git_remote_url":null,"keepalive_until":null})"),
+                       limits);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n->visibility, Visibility::public_);
+  EXPECT_EQ(*n->idle_policy, IdlePolicy::sleep);
+  EXPECT_EQ(*n->ports, (std::vector<std::uint16_t>{3000}));
+  EXPECT_FALSE(*n->git_remote_url);
+  EXPECT_FALSE(*n->keepalive_until_ms);
+  ASSERT_TRUE(parse_patch(obj("{}"), limits));
+  EXPECT_TRUE(parse_patch(obj("{}"), limits)->empty());
+
+  // Everything else is named.
+  EXPECT_EQ(parse_patch(obj(R"({"env":{}})"), limits).error().message, "env: unknown field");
+  EXPECT_EQ(parse_patch(obj(R"({"keepalive_until":"tomorrow"})"), limits).error().message,
+            "keepalive_until: must be an RFC 3339 UTC time like 2026-11-22T15:02:07Z");
+  EXPECT_FALSE(parse_patch(obj(R"({"ports":[80]})"), limits));
+  EXPECT_FALSE(parse_patch(obj(R"({"git_remote_url":"http://x"})"), limits));
+  EXPECT_FALSE(parse_patch(obj(R"({"idle_policy":"never"})"), limits));
+}
+
 }  // namespace
 }  // namespace sandboxd::control

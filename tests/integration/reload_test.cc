@@ -27,10 +27,9 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-class ReloadTest : public SandboxdTest {
+// Sends SIGHUP and waits for the log line that says it was handled.
+class SighupTest : public SandboxdTest {
  protected:
-  SandboxdConfig config() const override { return with_token("one", kOne); }
-
   ::testing::AssertionResult reload_and_wait(const std::string& needle) {
     const std::size_t before = count_of(sd().log(), needle);
     sd().signal(SIGHUP);
@@ -39,6 +38,15 @@ class ReloadTest : public SandboxdTest {
     }
     return ::testing::AssertionFailure() << "no \"" << needle << "\" after SIGHUP:\n" << sd().log();
   }
+
+  bool metrics_say(const std::string& sample) {
+    return sd().get("/metrics").body.find(sample) != std::string::npos;
+  }
+};
+
+class ReloadTest : public SighupTest {
+ protected:
+  SandboxdConfig config() const override { return with_token("one", kOne); }
 
   int status_with(const std::string& token) {
     sd().set_token(token);
@@ -88,6 +96,115 @@ TEST_F(ReloadTest, NewTokenAppliesWhileAWebSocketKeepsEchoingAndABrokenFileChang
   EXPECT_NE(m.body.find("sandboxd_config_reloads_total{result=\"error\"} 1"), std::string::npos);
   EXPECT_NE(m.body.find("sandboxd_config_restart_pending 1"), std::string::npos);
   EXPECT_EQ(sd().log().find(kTwo), std::string::npos) << "a token was logged";
+}
+
+std::string get_request(const std::string& host, const std::string& extra_headers = "") {
+  return "GET / HTTP/1.1\r\nHost: " + host + "\r\n" + extra_headers + "\r\n";
+}
+
+// Edge limits and timeouts (SPEC §3.10, §9.4): a reload applies them to connections
+// accepted from then on; one accepted before keeps what it was accepted with.
+class EdgeReloadTest : public SighupTest {};
+
+TEST_F(EdgeReloadTest, LowerHeaderLimitAndKeepaliveApplyToNewConnectionsOnly) {
+  const std::string id = create_v1("u1", "reload-edge");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_preview(id));
+  const std::string host = preview_host(id, 3000);
+  const std::string big_head = get_request(host, "X-Pad: " + std::string(4000, 'p') + "\r\n");
+
+  // Accepted before the reload, under 64KiB heads and a 75 s keep-alive.
+  RawConnection before(sd().edge_port());
+  before.send(get_request(host));
+  auto r = before.read_response();
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  WebSocketClient ws(sd().edge_port());
+  ASSERT_TRUE(ws.handshake(host)) << ws.problem();
+
+  SandboxdConfig lower;
+  lower.edge_lines = "  limits:\n    max_header_bytes: 2KiB\n  timeouts:\n    keepalive_idle: 1s\n";
+  sd().rewrite_config(lower);
+  ASSERT_TRUE(reload_and_wait("config reloaded"));
+
+  // A new connection gets the new limit: a 4 KB head is too large now.
+  RawConnection fresh(sd().edge_port());
+  fresh.send(big_head);
+  r = fresh.read_response();
+  ASSERT_TRUE(r) << "no answer to an oversized head";
+  EXPECT_EQ(r->status, 431);
+
+  // And the new keep-alive: closed after about a second without a request.
+  RawConnection idle(sd().edge_port());
+  idle.send(get_request(host));
+  r = idle.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(idle.wait_closed(10s)) << "the new keepalive_idle did not apply";
+
+  // `before` has been idle longer than `idle` was, and still takes a 4 KB head.
+  before.send(big_head);
+  r = before.read_response();
+  ASSERT_TRUE(r) << "the connection accepted before the reload lost its keep-alive";
+  EXPECT_EQ(r->status, 200);
+
+  ASSERT_TRUE(ws.send_text("after"));
+  auto frame = ws.read_frame();
+  ASSERT_TRUE(frame) << "the WebSocket did not survive the reload";
+  EXPECT_EQ(frame->payload, "after");
+
+  EXPECT_EQ(sd().log().find("need a restart"), std::string::npos) << sd().log();
+  EXPECT_TRUE(metrics_say("sandboxd_config_restart_pending 0"));
+  EXPECT_TRUE(metrics_say("sandboxd_config_reloads_total{result=\"ok\"} 1"));
+}
+
+// idle.* (SPEC §4.4, §9.4): a shorter threshold applies from the reaper's next tick.
+class IdleReloadTest : public SighupTest {
+ protected:
+  static SandboxdConfig with_threshold(const std::string& threshold) {
+    SandboxdConfig c;
+    c.extra = "idle:\n  threshold: " + threshold +
+              "\n  check_interval: 1s\n  stop_timeout: 2s\nstore:\n  activity_flush: 1s\n";
+    return c;
+  }
+  SandboxdConfig config() const override { return with_threshold("1h"); }
+};
+
+TEST_F(IdleReloadTest, ShorterThresholdStopsAnIdleSandboxWithoutARestart) {
+  const std::string id = create_v1("u1", "reload-idle");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+  ASSERT_EQ(sd().get("/v1/sandboxes/" + id).str("status"), "running");
+
+  sd().rewrite_config(with_threshold("2s"));
+  ASSERT_TRUE(reload_and_wait("config reloaded"));
+  ASSERT_TRUE(wait_status(id, "stopped", 30s));
+  EXPECT_TRUE(wait_until([&] { return idle_reaper_stops(sd()) >= 1; }, 10s));
+  EXPECT_EQ(sd().log().find("need a restart"), std::string::npos) << sd().log();
+  EXPECT_TRUE(metrics_say("sandboxd_config_restart_pending 0"));
+}
+
+// A restart key (SPEC §9.2) is named in the warning, keeps its old value, and is counted.
+class RestartKeyReloadTest : public SighupTest {};
+
+TEST_F(RestartKeyReloadTest, NewEdgeListenIsNamedAndTheOldListenerKeepsServing) {
+  const std::uint16_t port = sd().edge_port();
+  ASSERT_NE(port, 0);
+  SandboxdConfig moved;
+  moved.edge_listen = "127.0.0.2:0";
+  sd().rewrite_config(moved);
+  ASSERT_TRUE(reload_and_wait("these changes need a restart: edge.http.listen"));
+  RawConnection c(port);
+  c.send(get_request("nothing.example"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << "the old edge listener stopped answering";
+  EXPECT_GT(r->status, 0);
+  EXPECT_TRUE(metrics_say("sandboxd_config_restart_pending 1"));
+
+  // Back to the running value: nothing waits for a restart any more.
+  sd().rewrite_config(SandboxdConfig{});
+  ASSERT_TRUE(reload_and_wait("config reloaded"));
+  EXPECT_TRUE(wait_until([&] { return metrics_say("sandboxd_config_restart_pending 0"); }, 5s));
 }
 
 }  // namespace

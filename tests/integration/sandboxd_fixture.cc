@@ -291,7 +291,7 @@ std::string Sandboxd::yaml() const {
                      "  listen: " + config_.listen + "\n" + config_.control_lines +
                      "edge:\n"
                      "  http:\n"
-                     "    listen: 127.0.0.1:0\n" + config_.edge_lines +
+                     "    listen: " + config_.edge_listen + "\n" + config_.edge_lines +
                      "docker:\n"
                      "  socket: unix://" + docker_socket() + "\n"
                      "  image: " + config_.image + "\n"

@@ -110,6 +110,7 @@ struct SandboxdConfig {
   std::string listen = "127.0.0.1:0";
   std::string image = "sandboxd-test:latest";
   std::string control_lines;
+  std::string edge_listen = "127.0.0.1:0";  // edge.http.listen
   std::string edge_lines;  // after `http: listen`, e.g. "  timeouts:\n    header_read: 1s\n"
   std::string docker_lines;
   std::string dev_command = "sandbox-dev";  // sandbox.dev_command

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace sandboxd {
 
@@ -51,5 +53,7 @@ class ManualClock final : public Clock {
 
 // RFC 3339 UTC with seconds, e.g. "2026-11-22T15:02:07Z".
 std::string format_rfc3339(Clock::WallTime t);
+// "YYYY-MM-DDTHH:MM:SS[.fraction]Z" to unix ms; nullopt when malformed.
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
 
 }  // namespace sandboxd

@@ -165,6 +165,9 @@ struct ApiToken {
   std::string name;
   Secret secret;
   bool read_only = false;
+  // Set: the token acts for this one external user (SPEC §1.2) and sees only that user's
+  // sandboxes. Empty: an operator token that acts on every sandbox.
+  std::string user_id;
 
   bool operator==(const ApiToken&) const = default;
 };
@@ -454,6 +457,9 @@ struct StoreConfig {
   milliseconds busy_timeout = std::chrono::seconds(5);
   milliseconds activity_flush = std::chrono::seconds(5);
   milliseconds audit_retention = std::chrono::hours(24 * 90);
+  // The most audit rows kept: the retention sweep deletes the oldest beyond it, so the
+  // table stays bounded inside the retention window too.
+  std::uint32_t audit_max_rows = 1'000'000;
 
   bool operator==(const StoreConfig&) const = default;
 };

@@ -9,7 +9,8 @@
 // `on_fatal`, from the control thread.
 //
 // It runs its own thread. `stop()` (also run by the destructor) closes the listener and
-// joins; sandboxes keep running (SPEC §5.5). The Config and Store must outlive it.
+// joins; sandboxes keep running (SPEC §5.5). It keeps its own copy of the Config; the Store
+// must outlive it.
 #pragma once
 
 #include "base/result.h"
@@ -35,9 +36,13 @@ class ControlPlane {
   virtual std::uint16_t edge_port() const = 0;
   // The https listener's port (edge.https.listen); 0 when tls.mode is off.
   virtual std::uint16_t edge_https_port() const = 0;
-  // SIGHUP with a valid file (SPEC §9.4): API tokens and auth.preview from `next` apply to
-  // the next request, the TLS files are read again; `restart_pending` says that other
-  // changed keys wait for a restart. Thread-safe; `next` need not outlive the call.
+  // SIGHUP with a valid file (SPEC §9.4): `next` becomes the running config. Edge limits
+  // and timeouts apply to connections accepted from now on (open ones keep theirs); auth,
+  // preview keys, wake, idle, pressure, tasks, files, exec and metrics to the next request
+  // or tick; the TLS files are read again and acme.* applies from the next attempt.
+  // `next` must keep the running value of every `restart` key (config::keep_restart_keys);
+  // `restart_pending` says that changed ones wait for a restart. Thread-safe, from one
+  // thread at a time; `next` need not outlive the call.
   virtual void reload(const config::Config& next, bool restart_pending) = 0;
   // SIGHUP with an invalid file: counted, nothing changes.
   virtual void reload_failed() = 0;

@@ -10,7 +10,7 @@
 // `stop(grace)` closes the listeners, closes idle keep-alive connections, lets requests in
 // flight, streams and held requests run until `grace`, then answers what is still held with
 // `503 shutting_down`, closes everything and joins the threads. The destructor stops with a
-// zero grace if `stop` was not called. `port()`, `stats()`, `metrics()` and
+// zero grace if `stop` was not called. `port()`, `stats()`, `metrics()`, `reconfigure()` and
 // `reopen_access_log()` are thread-safe; `stop` must not be called from a worker thread (a
 // Waker's `wake`). Counters stay readable after `stop`.
 #pragma once
@@ -61,6 +61,13 @@ class EdgeServer {
   // From any thread (§3.14, SIGHUP): the preview keys, cookie lifetime and login redirect
   // that requests checked from now on use.
   void set_preview_auth(PreviewAuthSettings settings);
+  // From any thread (SIGHUP, SPEC §9.4): the live part of `next` — limits, timeouts, the
+  // upstream pool, trusted proxies, forwarded_header, hsts_max_age, redirect_http, ports,
+  // wake, tls13_only and preview auth — applies to connections accepted from now on, and
+  // tls13_only to handshakes started from now on; an open connection keeps the values it
+  // was accepted with. The rest of `next` (listeners, workers, tls on or off, the preview
+  // suffix, certificates, the access log) is ignored: it needs a restart.
+  void reconfigure(EdgeOptions next);
   EdgeStats stats() const;
   // SPEC §11's edge families, summed over the workers now (edge/edge_metrics.h).
   EdgeMetrics metrics() const;

@@ -183,6 +183,62 @@ TEST_F(Sandboxctl, CreateListGetExecUrlStopStartRmPurge) {
   EXPECT_EQ(gone.out, "");
 }
 
+// The transcript a user types (create → exec → url → task → rm), against the real tasks
+// API and the runtimed inside the test image.
+TEST_F(Sandboxctl, TranscriptCreateExecUrlTaskRm) {
+  Ctl made = run({"create", "--port", "3000", "--wait"});
+  ASSERT_EQ(made.status, 0) << made;
+  const std::string id = lines(made.out).at(0);
+  ASSERT_TRUE(is_ulid(id)) << made;
+
+  Ctl exec = run({"exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(exec.status, 3) << exec;
+  EXPECT_EQ(exec.out, "out\n");
+  EXPECT_EQ(exec.err, "err\n");
+
+  Ctl url = run({"url", id});
+  ASSERT_EQ(url.status, 0) << url;
+  EXPECT_EQ(url.out, "http://" + preview_host(id, 3000) + ":" + std::to_string(sd().edge_port()) + "/\n");
+
+  // task run --follow: the command's output as it comes, the task id on stderr, and the
+  // command's exit status as sandboxctl's own.
+  Ctl task = run({"task", "run", id, "--follow", "--", "sh", "-c", "echo building; echo done building; exit 4"});
+  EXPECT_EQ(task.status, 4) << task;
+  // One line per event as `watch` renders them; the command's own output bare.
+  auto rendered = lines(task.out);
+  ASSERT_EQ(rendered.size(), 5u) << task;
+  EXPECT_TRUE(std::regex_match(rendered[0], std::regex(R"(\[[0-9:]{8}\] started  command  pid [0-9]+)"))) << task;
+  EXPECT_EQ(rendered[1], "building");
+  EXPECT_EQ(rendered[2], "done building");
+  EXPECT_TRUE(std::regex_match(rendered[4], std::regex(R"(\[[0-9:]{8}\] done  failed  exit 4 .*)"))) << task;
+  ASSERT_EQ(task.err.rfind("task ", 0), 0u) << task;
+  const std::string tid = lines(task.err).at(0).substr(5);
+  ASSERT_TRUE(is_ulid(tid)) << task;
+  Ctl ok = run({"task", "run", id, "-f", "--", "true"});
+  EXPECT_EQ(ok.status, 0) << ok;
+
+  Ctl listed = run({"--json", "task", "ls", id});
+  ASSERT_EQ(listed.status, 0) << listed;
+  json::value tasks = json::parse(listed.out);
+  ASSERT_EQ(tasks.at("tasks").as_array().size(), 2u) << listed;
+  bool found = false;
+  for (const auto& t : tasks.at("tasks").as_array()) {
+    if (t.at("id").as_string() != tid) continue;
+    found = true;
+    EXPECT_EQ(t.at("status").as_string(), "failed") << listed;
+  }
+  EXPECT_TRUE(found) << listed;
+  Ctl table = run({"task", "ls", id});
+  ASSERT_EQ(table.status, 0) << table;
+  EXPECT_NE(table.out.find(tid), std::string::npos) << table;
+
+  // rm destroys the container and keeps the workspace.
+  Ctl rm = run({"rm", id});
+  EXPECT_EQ(rm.status, 0) << rm;
+  EXPECT_EQ(status_of(id), "destroyed");
+  EXPECT_TRUE(instance_container_ids(sd()).empty());
+}
+
 TEST_F(Sandboxctl, ErrorsHaveTheirExitCodes) {
   const std::string unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
   Ctl get = run({"get", unknown});
