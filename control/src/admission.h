@@ -23,7 +23,6 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <algorithm>
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>

@@ -201,6 +201,17 @@ Result<std::int64_t> event_bytes(Tx& tx, std::string_view task_id) {
   return *has ? stmt->column_int64(0) : 0;
 }
 
+Result<std::int64_t> delete_expired_events(Tx& tx, std::int64_t cutoff_ms, int batch) {
+  auto stmt = tx.prepare(
+      "DELETE FROM task_event WHERE (task_id, id) IN "
+      "(SELECT e.task_id, e.id FROM task_event e JOIN task t ON t.id = e.task_id "
+      " WHERE t.finished_at < ?1 AND e.type != 'done' LIMIT ?2)");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, cutoff_ms).bind(2, batch);
+  if (Status st = stmt->run(); !st) return st.error();
+  return tx.changes();
+}
+
 Result<TaskRow> get(Store& store, std::string_view id) {
   return store.read_value<TaskRow>([&](Tx& tx) { return get(tx, id); });
 }

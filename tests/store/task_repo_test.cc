@@ -156,6 +156,50 @@ TEST_F(StoreTaskRepo, EventsAreInsertedOnceAndReadInOrder) {
   EXPECT_EQ(*task_repo::event_bytes(*store_, fresh_id()), 0);
 }
 
+TEST_F(StoreTaskRepo, EventRetentionKeepsDoneAndTheEventsOfRecentOrOpenTasks) {
+  TaskRow old_task = command_task(1000);
+  old_task.status = "succeeded";
+  old_task.started_at = 1000;
+  old_task.finished_at = 2000;
+  TaskRow recent = command_task(1000);
+  recent.status = "failed";
+  recent.started_at = 1000;
+  recent.finished_at = 9000;
+  TaskRow open = command_task(1000);
+  open.status = "running";
+  open.started_at = 1000;
+  for (const TaskRow* t : {&old_task, &recent, &open}) {
+    ASSERT_TRUE(insert(*t));
+    std::string id = t->id;
+    std::vector<TaskEventRow> events = {{1, "started", 10, "{}"},
+                                        {2, "stdout", 11, R"({"text":"a"})"},
+                                        {3, "stdout", 12, R"({"text":"b"})"},
+                                        {4, "done", 13, R"({"status":"succeeded"})"}};
+    ASSERT_TRUE(store_->write([id, events](Tx& tx) { return task_repo::insert_events(tx, id, events); }));
+  }
+  // Cutoff 5000, batches of 2: the old task's three non-done events go in two batches.
+  std::vector<std::int64_t> batches;
+  for (;;) {
+    std::int64_t n = 0;
+    ASSERT_TRUE(store_->write([&n](Tx& tx) -> Status {
+      auto r = task_repo::delete_expired_events(tx, 5000, 2);
+      if (!r) return r.error();
+      n = *r;
+      return ok();
+    }));
+    batches.push_back(n);
+    if (n < 2) break;
+  }
+  EXPECT_EQ(batches, (std::vector<std::int64_t>{2, 1}));
+  auto kept = task_repo::events_after(*store_, old_task.id, 0, 100);
+  ASSERT_TRUE(kept);
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].type, "done") << "a replay of an old task still ends";
+  EXPECT_TRUE(task_repo::get(*store_, old_task.id)) << "the task row stays";
+  EXPECT_EQ(task_repo::events_after(*store_, recent.id, 0, 100)->size(), 4u);
+  EXPECT_EQ(task_repo::events_after(*store_, open.id, 0, 100)->size(), 4u);
+}
+
 TEST_F(StoreTaskRepo, PurgeDeletesTasksAndEvents) {
   TaskRow t = command_task(1000);
   ASSERT_TRUE(insert(t));

@@ -89,6 +89,10 @@ Result<std::vector<TaskEventRow>> events_of_type(Tx& tx, std::string_view task_i
                                                  std::string_view type);
 // Bytes of event data stored for the task (the per-task cap of SPEC §8).
 Result<std::int64_t> event_bytes(Tx& tx, std::string_view task_id);
+// One batch of the daily event-retention sweep (SPEC §8): deletes at most `batch` events of
+// tasks finished before `cutoff_ms`, never a `done` (a replay still ends); the task rows
+// stay. Returns the events deleted; fewer than `batch` means done.
+Result<std::int64_t> delete_expired_events(Tx& tx, std::int64_t cutoff_ms, int batch);
 
 Result<TaskRow> get(Store& store, std::string_view id);
 Result<std::vector<TaskRow>> list(Store& store, std::string_view sandbox_id,
