@@ -1120,6 +1120,25 @@ asio::awaitable<std::optional<docker::ContainerInfo>> SandboxService::inspect_co
   co_return std::move(*info);
 }
 
+asio::awaitable<ApiResult<void>> SandboxService::container_logs(const store::SandboxRow& row,
+                                                                docker::LogsOptions options,
+                                                                std::shared_ptr<OneShot> cancel) {
+  if (!row.container_id) co_return ApiResult<void>();
+  std::optional<Status> finished;
+  if (cancel) {
+    auto run = docker_.container_logs(*row.container_id, options);
+    auto hangup = cancel->wait();
+    auto first = co_await (std::move(run) || std::move(hangup));
+    if (first.index() == 0) finished.emplace(std::move(std::get<0>(first)));
+  } else {
+    finished.emplace(co_await docker_.container_logs(*row.container_id, options));
+  }
+  if (!finished || *finished) co_return ApiResult<void>();
+  const Error& e = finished->error();
+  if (docker::docker_error_kind(e) == docker::DockerErrorKind::not_found) co_return ApiResult<void>();
+  co_return docker_answer(e);
+}
+
 // ---------------------------------------------------------------------------- reconciler
 
 asio::awaitable<Status> SandboxService::reconcile_all() {

@@ -139,6 +139,12 @@ class SandboxService {
   // nullopt when it has no container or the inspect fails.
   asio::awaitable<std::optional<docker::ContainerInfo>> inspect_container(
       const store::SandboxRow& row);
+  // The container's own output (SPEC §2.6.9) to options.on_output until Docker's answer
+  // ends (with follow: the container stopped) or `cancel` fires. A sandbox without a
+  // container, or one Docker no longer knows, has no output: success, nothing delivered.
+  asio::awaitable<ApiResult<void>> container_logs(const store::SandboxRow& row,
+                                                  docker::LogsOptions options,
+                                                  std::shared_ptr<OneShot> cancel);
 
   // The reconciler (SPEC §5.9): converge every row with Docker.
   asio::awaitable<Status> reconcile_all();

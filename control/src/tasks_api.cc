@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
@@ -18,10 +20,21 @@
 #include "files.h"
 #include "requests.h"
 #include "router.h"
+#include "text_util.h"
 
 namespace sandboxd::control {
 
 namespace json = boost::json;
+using namespace boost::asio::experimental::awaitable_operators;
+
+// The query of GET …/logs (SPEC §2.6.9), one parser for both sources.
+struct LogQuery {
+  bool container = true;  // source=container, else dev_server
+  int tail = 200;
+  std::optional<std::int64_t> since_ms;
+  bool follow = false;
+  bool ndjson = false;
+};
 
 namespace {
 
@@ -107,6 +120,98 @@ std::string ndjson_lines(std::string_view text) {
   }
   return out;
 }
+
+ApiResult<LogQuery> parse_log_query(const Request& r) {
+  auto source = query_string(r, "source");
+  auto tail_text = query_string(r, "tail");
+  auto since = query_string(r, "since");
+  auto follow_text = query_string(r, "follow");
+  auto format = query_string(r, "format");
+  for (auto* q : {&source, &tail_text, &since, &follow_text, &format}) {
+    if (!*q) return q->error();
+  }
+  LogQuery out;
+  std::string src = source->value_or("container");
+  if (src != "container" && src != "dev_server") {
+    return ApiError::invalid("source: must be container or dev_server");
+  }
+  out.container = src == "container";
+  if (*tail_text) {
+    auto n = parse_int(**tail_text, 0, kMaxTail);
+    if (!n) return ApiError::invalid("tail: must be an integer from 0 to 10000");
+    out.tail = static_cast<int>(*n);
+  }
+  if (*since) {
+    if (auto ms = parse_time_ms(**since)) {
+      out.since_ms = *ms;
+    } else if (auto secs = parse_int(**since, 0, std::int64_t{1} << 40)) {
+      out.since_ms = *secs * 1000;
+    } else {
+      return ApiError::invalid("since: must be RFC 3339 or unix seconds");
+    }
+  }
+  if (*follow_text) {
+    auto b = parse_query_bool(**follow_text);
+    if (!b) return ApiError::invalid("follow: expected true, false, 1 or 0");
+    out.follow = *b;
+  }
+  std::string fmt = format->value_or("text");
+  if (fmt != "text" && fmt != "ndjson") return ApiError::invalid("format: must be text or ndjson");
+  out.ndjson = fmt == "ndjson";
+  return out;
+}
+
+// Cuts Docker's timestamped log output ("<RFC 3339> <text>" per line) into lines per stream
+// and formats them as the answer's text (the text as produced) or ndjson lines. A line the
+// json-file driver split (over 16 KiB) keeps the inner timestamps of its later pieces.
+class ContainerLines {
+ public:
+  explicit ContainerLines(bool ndjson) : ndjson_(ndjson) {}
+
+  void add(docker::ExecStream stream, std::string_view bytes) {
+    std::string& held = partial_[stream == docker::ExecStream::err ? 1 : 0];
+    held += bytes;
+    std::size_t start = 0;
+    for (std::size_t nl = held.find('\n'); nl != std::string::npos; nl = held.find('\n', start)) {
+      emit(stream, std::string_view(held).substr(start, nl - start));
+      start = nl + 1;
+    }
+    held.erase(0, start);
+  }
+  // Emits unterminated lines (the answer ended).
+  void finish() {
+    if (!partial_[0].empty()) emit(docker::ExecStream::out, partial_[0]);
+    if (!partial_[1].empty()) emit(docker::ExecStream::err, partial_[1]);
+    partial_[0].clear();
+    partial_[1].clear();
+  }
+  std::string take() { return std::exchange(out_, std::string()); }
+
+ private:
+  void emit(docker::ExecStream stream, std::string_view line) {
+    std::string_view ts;
+    if (auto sp = line.find(' '); sp != std::string_view::npos) {
+      ts = line.substr(0, sp);
+      line.remove_prefix(sp + 1);
+    }
+    if (!ndjson_) {
+      out_.append(line);
+      out_ += '\n';
+      return;
+    }
+    json::object o;
+    auto ms = parse_time_ms(ts);
+    o["ts"] = ms ? rfc3339(*ms) : std::string(ts);
+    o["stream"] = stream == docker::ExecStream::err ? "stderr" : "stdout";
+    o["line"] = sanitize_utf8(line);
+    out_ += json::serialize(o);
+    out_ += '\n';
+  }
+
+  bool ndjson_;
+  std::array<std::string, 2> partial_;  // stdout, stderr
+  std::string out_;
+};
 
 struct LogRead {
   std::string bytes;
@@ -453,58 +558,23 @@ boost::asio::awaitable<Response> TasksApi::cancel(Request& r) {
   co_return json_answer(outcome->status, o);
 }
 
-// SPEC §2.6.9. The dev-server log comes from runtimed while the sandbox runs, else from the
-// workspace copy; the container's own output (source=container) needs Docker's log API,
-// which the docker module does not speak yet.
+// SPEC §2.6.9. The container's output comes from Docker's log API; the dev-server log from
+// runtimed while the sandbox runs, else from the workspace copy.
 boost::asio::awaitable<Response> TasksApi::logs(Request& r) {
   auto id = parse_sandbox_id(r.params[0]);
   if (!id) co_return error_answer(r, id.error());
-  auto source = query_string(r, "source");
-  auto tail_text = query_string(r, "tail");
-  auto since = query_string(r, "since");
-  auto follow_text = query_string(r, "follow");
-  auto format = query_string(r, "format");
-  for (auto* q : {&source, &tail_text, &since, &follow_text, &format}) {
-    if (!*q) co_return error_answer(r, q->error());
-  }
-  std::string src = source->value_or("container");
-  if (src != "container" && src != "dev_server") {
-    co_return error_answer(r, ApiError::invalid("source: must be container or dev_server"));
-  }
-  int tail = 200;
-  if (*tail_text) {
-    auto n = parse_int(**tail_text, 0, kMaxTail);
-    if (!n)
-      co_return error_answer(r, ApiError::invalid("tail: must be an integer from 0 to 10000"));
-    tail = static_cast<int>(*n);
-  }
-  if (*since && !parse_time_ms(**since) && !parse_int(**since, 0, std::int64_t{1} << 40)) {
-    co_return error_answer(r, ApiError::invalid("since: must be RFC 3339 or unix seconds"));
-  }
-  bool follow = false;
-  if (*follow_text) {
-    auto b = parse_query_bool(**follow_text);
-    if (!b) co_return error_answer(r, ApiError::invalid("follow: expected true, false, 1 or 0"));
-    follow = *b;
-  }
-  std::string fmt = format->value_or("text");
-  if (fmt != "text" && fmt != "ndjson") {
-    co_return error_answer(r, ApiError::invalid("format: must be text or ndjson"));
-  }
+  auto query = parse_log_query(r);
+  if (!query) co_return error_answer(r, query.error());
+  const int tail = query->tail;
+  const bool follow = query->follow;
+  const bool ndjson = query->ndjson;
   auto row = sandboxes_.get(*id);
   if (!row || row->status == "purged")
     co_return error_answer(r, ApiError::not_found("no such sandbox " + *id));
-  const bool ndjson = fmt == "ndjson";
   Response res;
   res.content_type = ndjson ? "application/x-ndjson" : "text/plain; charset=utf-8";
   if (row->status == "destroyed") co_return res;  // no container: an empty body
-  if (src == "container") {
-    co_return error_answer(r, ApiError{501,
-                                       "not_implemented",
-                                       "source=container is not available in this version; "
-                                       "use source=dev_server",
-                                       {}});
-  }
+  if (query->container) co_return co_await container_logs(r, *row, *query);
   // `since` selects nothing here: the dev-server log has no time per line.
   std::string text;
   bool from_runtimed = false;
@@ -563,6 +633,84 @@ boost::asio::awaitable<Response> TasksApi::logs(Request& r) {
       partial.erase(0, cut + 1);
       std::string out = ndjson ? ndjson_lines(lines) : lines;
       if (!co_await sink.write(out)) co_return;
+    }
+  };
+  co_return res;
+}
+
+// source=container: Docker's log API with timestamps, cut into lines here.
+boost::asio::awaitable<Response> TasksApi::container_logs(Request& r, const store::SandboxRow& row,
+                                                          const LogQuery& query) {
+  Response res;
+  res.content_type = query.ndjson ? "application/x-ndjson" : "text/plain; charset=utf-8";
+  docker::LogsOptions options;
+  options.tail = query.tail;
+  options.since_ms = query.since_ms;
+  options.follow = query.follow;
+  options.timestamps = true;
+  if (!query.follow) {
+    if (query.tail == 0) co_return res;
+    auto lines = std::make_shared<ContainerLines>(query.ndjson);
+    options.on_output = [lines](docker::ExecStream s, std::string_view b) { lines->add(s, b); };
+    auto done = co_await sandboxes_.container_logs(row, std::move(options), r.client_gone);
+    if (!done) co_return error_answer(r, done.error());
+    lines->finish();
+    res.body = lines->take();
+    co_return res;
+  }
+  // follow=true: Docker's answer is relayed as it arrives until the container stops (Docker
+  // ends it) or the client leaves (`hangup` ends the Docker call).
+  SandboxService* sandboxes = &sandboxes_;
+  store::SandboxRow snapshot = row;
+  const bool ndjson = query.ndjson;
+  std::shared_ptr<OneShot> gone = r.client_gone;
+  res.stream = [sandboxes, snapshot, options, ndjson,
+                gone](BodySink& sink) -> boost::asio::awaitable<void> {
+    auto ex = co_await boost::asio::this_coro::executor;
+    std::shared_ptr<OneShot> hangup = gone ? gone : std::make_shared<OneShot>(ex);
+    struct Shared {
+      ContainerLines lines;
+      bool done = false;
+      boost::asio::steady_timer bell;
+      Shared(bool nd, boost::asio::any_io_executor e)
+          : lines(nd), bell(e, boost::asio::steady_timer::time_point::max()) {}
+    };
+    auto shared = std::make_shared<Shared>(ndjson, ex);
+    auto producer = [sandboxes, shared, &snapshot, &options,
+                     hangup]() -> boost::asio::awaitable<void> {
+      docker::LogsOptions opts = options;
+      opts.on_output = [shared](docker::ExecStream s, std::string_view b) {
+        shared->lines.add(s, b);
+        shared->bell.cancel();
+      };
+      auto done = co_await sandboxes->container_logs(snapshot, std::move(opts), hangup);
+      if (!done) {
+        kLog.info("container log stream failed",
+                  {{"id", snapshot.id}, {"error", done.error().message}});
+      }
+      shared->lines.finish();
+      shared->done = true;
+      shared->bell.cancel();
+    };
+    auto consumer = [&]() -> boost::asio::awaitable<void> {
+      for (;;) {
+        std::string out = shared->lines.take();
+        if (!out.empty()) {
+          if (!co_await sink.write(out)) {
+            hangup->fire();
+            co_return;
+          }
+          continue;  // more may have arrived during the write
+        }
+        if (shared->done) co_return;
+        shared->bell.expires_at(boost::asio::steady_timer::time_point::max());
+        co_await shared->bell.async_wait(nothrow);
+      }
+    };
+    try {
+      co_await (producer() && consumer());
+    } catch (const std::exception& e) {
+      kLog.info("container log stream ended early", {{"id", snapshot.id}, {"reason", e.what()}});
     }
   };
   co_return res;

@@ -21,6 +21,7 @@
 namespace sandboxd::control {
 
 class BlockingPool;
+struct LogQuery;
 
 // Parses a POST …/tasks body (unknown fields refused, SPEC §2.1) with the defaults of
 // tasks.* applied.
@@ -46,6 +47,9 @@ class TasksApi {
   boost::asio::awaitable<Response> logs(Request& r);    // GET  /v1/sandboxes/{id}/logs
 
  private:
+  boost::asio::awaitable<Response> container_logs(Request& r, const store::SandboxRow& row,
+                                                  const LogQuery& query);
+
   TaskService& tasks_;
   SandboxService& sandboxes_;
   const config::Config& config_;

@@ -267,6 +267,25 @@ class Client::Impl {
     co_return std::move(reply->body);
   }
 
+  asio::awaitable<Status> container_logs(std::string id, LogsOptions options) {
+    auto version = co_await ensure_version();
+    if (!version) co_return version.error();
+    std::string path = "/v" + *version + "/containers/" + path_encode(id) +
+                       "/logs?stdout=1&stderr=1&timestamps=" + (options.timestamps ? "1" : "0") +
+                       "&follow=" + (options.follow ? "1" : "0") + "&tail=" +
+                       (options.tail ? std::to_string(*options.tail) : std::string("all"));
+    if (options.since_ms) {
+      // Docker reads "<seconds>.<nanoseconds>".
+      const std::int64_t ms = std::max<std::int64_t>(*options.since_ms, 0);
+      std::string frac = std::to_string(ms % 1000);
+      frac.insert(0, 3 - frac.size(), '0');
+      path += "&since=" + std::to_string(ms / 1000) + "." + frac + "000000";
+    }
+    detail::StreamDemuxer demux(std::move(options.on_output));
+    const HttpRequest request{Method::get, std::move(path), {}};
+    co_return co_await stream_multiplexed(Op::other, request, demux);
+  }
+
   // ---- exec -----------------------------------------------------------------------------
 
   asio::awaitable<Result<std::string>> exec_create(std::string container, ExecSpec spec,
@@ -456,11 +475,17 @@ class Client::Impl {
   asio::awaitable<Status> start_attached(std::string exec_id, detail::StreamDemuxer& demux) {
     auto version = co_await ensure_version();
     if (!version) co_return version.error();
-    std::optional<Error> failure;
-    const auto start = Clock::now();
     const HttpRequest request{Method::post,
                               "/v" + *version + "/exec/" + path_encode(exec_id) + "/start",
                               R"({"Detach":false,"Tty":false})"};
+    co_return co_await stream_multiplexed(Op::exec_start, request, demux);
+  }
+
+  // A multiplexed answer (attached exec, container logs) through `demux` until it ends.
+  asio::awaitable<Status> stream_multiplexed(Op op, const HttpRequest& request,
+                                             detail::StreamDemuxer& demux) {
+    std::optional<Error> failure;
+    const auto start = Clock::now();
     auto reply = co_await transport_.stream(
         request, deadline(), {}, [&](std::string_view bytes) {
           auto st = demux.feed(bytes);
@@ -468,18 +493,18 @@ class Client::Impl {
           return static_cast<bool>(st);
         });
     if (!reply) {
-      record(Op::exec_start, start, docker_error_kind(reply.error()), 0);
+      record(op, start, docker_error_kind(reply.error()), 0);
       co_return reply.error();
     }
     if (!is_2xx(reply->status)) {
       auto error = status_error(reply->status, reply->body);
-      record(Op::exec_start, start, docker_error_kind(error), reply->status);
+      record(op, start, docker_error_kind(error), reply->status);
       co_return error;
     }
     if (!failure && !demux.at_frame_boundary()) {
-      failure = docker_error(DockerErrorKind::protocol, "exec stream ended inside a frame");
+      failure = docker_error(DockerErrorKind::protocol, "multiplexed stream ended inside a frame");
     }
-    record(Op::exec_start, start, failure ? docker_error_kind(*failure) : std::nullopt,
+    record(op, start, failure ? docker_error_kind(*failure) : std::nullopt,
            reply->status);
     if (failure) co_return *failure;
     co_return ok();
@@ -577,6 +602,10 @@ asio::awaitable<Result<WaitResult>> Client::container_wait(std::string_view id,
 asio::awaitable<Result<std::string>> Client::container_archive(std::string_view id,
                                                                std::string_view path) {
   return impl_->container_archive(std::string(id), std::string(path));
+}
+
+asio::awaitable<Status> Client::container_logs(std::string_view id, const LogsOptions& options) {
+  return impl_->container_logs(std::string(id), options);
 }
 
 asio::awaitable<Result<std::string>> Client::exec_create(std::string_view container,

@@ -1,6 +1,6 @@
 // Incremental parsers for the two streamed answers of the Engine API.
 //
-// StreamDemuxer splits Docker's multiplexed exec/attach stream (Tty=false): frames of an
+// StreamDemuxer splits Docker's multiplexed exec/attach/logs stream (Tty=false): frames of an
 // 8-byte header [stream id (0 stdin, 1 stdout, 2 stderr), 0, 0, 0, big-endian uint32 length]
 // and then `length` payload bytes. Input may arrive split at any byte; payload is passed on
 // as soon as it arrives, so one frame may reach the callback in several pieces.

@@ -230,5 +230,42 @@ TEST_F(FakeEngineTest, EventStreamDropIsUnreachableAndMalformedEventIsProtocol) 
   EXPECT_EQ(docker_error_kind(bad.error()), DockerErrorKind::protocol);
 }
 
+TEST_F(FakeEngineTest, ContainerLogsAskForBothStreamsAndAreDemultiplexed) {
+  const std::string version = json_answer(200, R"({"Version":"20.10","ApiVersion":"1.41"})");
+  auto frame = [](char stream, const std::string& data) {
+    std::string f{stream, 0, 0, 0, 0, 0, 0, static_cast<char>(data.size())};
+    return f + data;
+  };
+  const std::string body = frame(1, "2024-01-02T03:04:05.1Z out\n") +
+                           frame(2, "2024-01-02T03:04:05.2Z err\n");
+  FakeEngine fake(io_, {{version, true},
+                        {"HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                             "\r\n\r\n" + body,
+                         true},
+                        {json_answer(404, R"({"message":"No such container: c9"})"), true}});
+  auto client = client_for(fake);
+  std::string out;
+  std::string err;
+  LogsOptions options;
+  options.tail = 5;
+  options.since_ms = 1700000000042;
+  options.timestamps = true;
+  options.on_output = [&](ExecStream s, std::string_view b) {
+    (s == ExecStream::err ? err : out).append(b);
+  };
+  auto st = run(io_, client->container_logs("c1", options));
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(out, "2024-01-02T03:04:05.1Z out\n");
+  EXPECT_EQ(err, "2024-01-02T03:04:05.2Z err\n");
+  ASSERT_EQ(fake.requests().size(), 2u);
+  EXPECT_EQ(fake.requests()[1],
+            "GET /v1.41/containers/c1/logs?stdout=1&stderr=1&timestamps=1&follow=0&tail=5"
+            "&since=1700000000.042000000 HTTP/1.1");
+
+  auto missing = run(io_, client->container_logs("c9", LogsOptions{}));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(docker_error_kind(missing.error()), DockerErrorKind::not_found);
+}
+
 }  // namespace
 }  // namespace sandboxd::docker

@@ -559,6 +559,88 @@ TEST_F(Tasks, DevServerRestartsAfterACrashAndWhenAsked) {
   EXPECT_EQ(sd().get(base(id) + "/logs?source=nope").status, 400);
 }
 
+// ---------------------------------------------------------------------------- container logs
+
+// source=container (the default): the container's output, i.e. runtimed's own log lines.
+TEST_F(Tasks, ContainerLogsShowRuntimedOutput) {
+  std::string id = create_v1("u", "clog");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+
+  Answer text;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        text = sd().get(base(id) + "/logs");
+        return text.status == 200 && text.body.find("runtimed ready") != std::string::npos;
+      },
+      30s))
+      << text.status << " " << text.body;
+  EXPECT_EQ(text.header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_NE(text.body.find("runtimed starting"), std::string::npos) << text.body;
+
+  Answer nd = sd().get(base(id) + "/logs?format=ndjson&source=container");
+  EXPECT_EQ(nd.status, 200);
+  EXPECT_EQ(nd.header("content-type"), "application/x-ndjson");
+  const std::regex ts_form(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)");
+  std::size_t lines = 0;
+  bool saw_start = false;
+  for (std::size_t at = 0; at < nd.body.size();) {
+    std::size_t nl = nd.body.find('\n', at);
+    ASSERT_NE(nl, std::string::npos) << "every line ends with a newline: " << nd.body;
+    json::value v = json::parse(nd.body.substr(at, nl - at));
+    at = nl + 1;
+    ++lines;
+    EXPECT_TRUE(std::regex_match(str_of(v, "ts"), ts_form)) << v;
+    std::string stream = str_of(v, "stream");
+    EXPECT_TRUE(stream == "stdout" || stream == "stderr") << v;
+    saw_start = saw_start || str_of(v, "line").find("runtimed starting") != std::string::npos;
+  }
+  EXPECT_GE(lines, 2u) << nd.body;
+  EXPECT_TRUE(saw_start) << nd.body;
+
+  Answer one = sd().get(base(id) + "/logs?tail=1");
+  EXPECT_EQ(one.status, 200);
+  EXPECT_EQ(std::count(one.body.begin(), one.body.end(), '\n'), 1) << one.body;
+  Answer none = sd().get(base(id) + "/logs?tail=0");
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body, "");
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  Answer future = sd().get(base(id) + "/logs?since=" + std::to_string(now_s + 3600));
+  EXPECT_EQ(future.status, 200);
+  EXPECT_EQ(future.body, "") << "nothing was logged an hour from now";
+  Answer past = sd().get(base(id) + "/logs?since=2000-01-01T00:00:00Z");
+  EXPECT_NE(past.body.find("runtimed starting"), std::string::npos) << past.body;
+  for (const char* bad : {"tail=-1", "tail=10001", "tail=x", "format=xml", "since=yesterday",
+                          "follow=maybe", "tail=1&tail=2"}) {
+    EXPECT_EQ(sd().get(base(id) + "/logs?" + bad).status, 400) << bad;
+  }
+
+  {
+    // follow=true: a line runtimed logs afterwards arrives on the open answer, which ends when
+    // the container stops.
+    RawConnection follow(sd().port());
+    follow.send("GET " + base(id) +
+                "/logs?follow=true&tail=1&format=ndjson HTTP/1.1\r\n"
+                "Host: x\r\n\r\n");
+    ASSERT_TRUE(follow.read_until("\"line\":", 10s)) << follow.received();
+    EXPECT_NE(follow.received().find(" 200 "), std::string::npos) << follow.received();
+    std::string task_id = submit_command(id, {"true"});
+    ASSERT_FALSE(task_id.empty());
+    EXPECT_TRUE(follow.read_until(task_id, 30s)) << follow.received();
+    ASSERT_EQ(sd().post(base(id) + "/stop").status, 200);
+    EXPECT_TRUE(follow.read_until("\r\n0\r\n\r\n", 60s)) << follow.received();
+  }
+
+  // Destroyed (the workspace kept): no container, an empty answer.
+  ASSERT_EQ(sd().del(base(id) + "?keep_workspace=true").status, 204);
+  Answer gone = sd().get(base(id) + "/logs");
+  EXPECT_EQ(gone.status, 200);
+  EXPECT_EQ(gone.body, "");
+  EXPECT_EQ(sd().get("/v1/sandboxes/01KZ3NDEKTSV4RRFFQ69G5FAVB/logs").status, 404);
+}
+
 // ---------------------------------------------------------------------------- agents
 
 TEST_F(Tasks, AgentsFailClearlyWithoutCredentials) {

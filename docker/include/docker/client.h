@@ -91,6 +91,15 @@ struct ExecOptions {
   OutputFn on_output;  // optional; without it output is counted and dropped
 };
 
+// `GET /containers/{id}/logs` with stdout and stderr.
+struct LogsOptions {
+  std::optional<int> tail;              // the last N lines; nullopt: all
+  std::optional<std::int64_t> since_ms;  // unix milliseconds: only lines logged from then on
+  bool follow = false;
+  bool timestamps = false;  // each line starts with Docker's RFC 3339 time and a space
+  OutputFn on_output;       // optional; without it output is dropped
+};
+
 class Client {
  public:
   Client(asio::any_io_executor executor, ClientOptions options);
@@ -139,6 +148,13 @@ class Client {
   // named by its last component inside the tar), at most max_body_bytes.
   asio::awaitable<Result<std::string>> container_archive(std::string_view id,
                                                          std::string_view path);
+
+  // The container's stdout and stderr, demultiplexed into options.on_output as they arrive
+  // (sandboxes have no TTY; a TTY container's unframed stream is a protocol error). Without
+  // follow the call ends after the lines asked for; with follow when the container stops, or
+  // when the calling coroutine is cancelled (race it with a cancel signal, as exec callers
+  // do). Only establishing the stream is bounded by call_timeout.
+  asio::awaitable<Status> container_logs(std::string_view id, const LogsOptions& options);
 
   // ---- exec
   asio::awaitable<Result<std::string>> exec_create(std::string_view container,
