@@ -24,7 +24,7 @@ struct Request {
   std::string target;  // origin-form, e.g. "/v1/sandboxes?limit=5"
   std::string path;    // target without the query, not decoded
   std::vector<std::pair<std::string, std::string>> query;  // decoded once, in order
-  std::map<std::string, std::string> headers;  // names lower-cased; repeated → last wins
+  std::map<std::string, std::string> headers;  // names lower-cased; repeated → joined with ", "
   std::string body;
   std::string peer_ip;
   std::string request_id;

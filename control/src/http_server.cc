@@ -147,7 +147,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
     for (const auto& field : h) {
       std::string name(field.name_string());
       std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-      r.headers[name] = std::string(field.value());
+      // A repeated field is combined as RFC 9110 §5.3 lists do, so a second Authorization
+      // makes the value malformed (401) instead of one of the two silently winning.
+      auto [it, fresh] = r.headers.try_emplace(name, field.value());
+      if (!fresh) it->second.append(", ").append(field.value());
     }
     r.peer_ip = peer;
     r.request_id = new_ulid().str();

@@ -61,6 +61,12 @@ TEST_F(Auth, TokensAreCheckedOnEveryRouteButTheOpenOnes) {
     EXPECT_EQ(a.body.find(kAdmin), std::string::npos);
   }
 
+  // Two Authorization fields are one malformed value, whichever comes first.
+  Answer twice = sd().call("GET", "/v1/sandboxes", "",
+                           {std::string("Authorization: Bearer ") + kAdmin,
+                            std::string("Authorization: Bearer ") + kReader});
+  EXPECT_EQ(twice.status, 401) << twice.body;
+
   // The scheme is case-insensitive.
   EXPECT_EQ(as(std::string("bearer ") + kAdmin, "GET", "/v1/sandboxes").status, 200);
   EXPECT_EQ(as(std::string("BEARER ") + kReader, "GET", "/sandboxes").status, 200);
