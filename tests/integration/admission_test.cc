@@ -9,10 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-
 #include <filesystem>
-#include <fstream>
 
 namespace sandboxd::testing {
 namespace {
@@ -22,34 +19,14 @@ namespace {
 constexpr std::uint64_t kLowKb = 150'000;
 constexpr std::uint64_t kHighKb = 900'000;
 
-class AdmissionTest : public SandboxdTest {
+class AdmissionTest : public FakeMeminfoTest {
  protected:
-  void SetUp() override {
-    meminfo_ = meminfo_dir_.path() + "/meminfo";
-    write_meminfo(kHighKb);
-    ::setenv("SANDBOXD_TEST_MEMINFO", meminfo_.c_str(), 1);
-    SandboxdTest::SetUp();
-  }
-  void TearDown() override {
-    SandboxdTest::TearDown();
-    ::unsetenv("SANDBOXD_TEST_MEMINFO");
-  }
   SandboxdConfig config() const override {
     SandboxdConfig c;
     c.extra = "pressure:\n  enabled: false\n"
               "wake:\n  admission:\n    estimate_per_sandbox: 64MiB\n";
     return c;
   }
-
-  void write_meminfo(std::uint64_t available_kb) {
-    std::ofstream out(meminfo_ + ".tmp");
-    out << "MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:    "
-        << available_kb << " kB\n";
-    out.close();
-    std::rename((meminfo_ + ".tmp").c_str(), meminfo_.c_str());
-  }
-
-  std::string status(const std::string& id) { return sd().get("/v1/sandboxes/" + id).str("status"); }
 
   // The admission refusal of the control API (SPEC §2.2): 503, Retry-After 30.
   static ::testing::AssertionResult capacity_refusal(const Answer& a) {
@@ -67,8 +44,6 @@ class AdmissionTest : public SandboxdTest {
     return std::stod(body.substr(at + series.size() + 1));
   }
 
-  TempDir meminfo_dir_;
-  std::string meminfo_;
 };
 
 TEST_F(AdmissionTest, CreateIsRefusedAndLeavesNothingBehind) {

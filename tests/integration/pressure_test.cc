@@ -6,25 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-
-#include <fstream>
-
 namespace sandboxd::testing {
 namespace {
 
-class PressureTest : public SandboxdTest {
+class PressureTest : public FakeMeminfoTest {
  protected:
-  void SetUp() override {
-    meminfo_ = meminfo_dir_.path() + "/meminfo";
-    write_meminfo(900'000);  // 90 % available: no band
-    ::setenv("SANDBOXD_TEST_MEMINFO", meminfo_.c_str(), 1);
-    SandboxdTest::SetUp();
-  }
-  void TearDown() override {
-    SandboxdTest::TearDown();
-    ::unsetenv("SANDBOXD_TEST_MEMINFO");
-  }
   SandboxdConfig config() const override {
     SandboxdConfig c;
     // 64 MiB per stop is 6.7 points of this 1,000,000 kB host.
@@ -34,20 +20,7 @@ class PressureTest : public SandboxdTest {
     return c;
   }
 
-  void write_meminfo(std::uint64_t available_kb) {
-    std::ofstream out(meminfo_ + ".tmp");
-    out << "MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:    "
-        << available_kb << " kB\n";
-    out.close();
-    std::rename((meminfo_ + ".tmp").c_str(), meminfo_.c_str());
-  }
-
   void touch(const std::string& id) { ASSERT_TRUE(wait_preview(id)); }
-
-  std::string status(const std::string& id) { return sd().get("/v1/sandboxes/" + id).str("status"); }
-
-  TempDir meminfo_dir_;
-  std::string meminfo_;
 };
 
 TEST_F(PressureTest, LeastRecentlyActiveIdleSandboxesStopUntilTheBandIsCleared) {

@@ -446,6 +446,26 @@ void SandboxdTest::SetUp() {
   ASSERT_TRUE(main_->start());
 }
 
+void FakeMeminfoTest::SetUp() {
+  meminfo_ = meminfo_dir_.path() + "/meminfo";
+  write_meminfo(900'000);
+  ::setenv("SANDBOXD_TEST_MEMINFO", meminfo_.c_str(), 1);
+  SandboxdTest::SetUp();
+}
+
+void FakeMeminfoTest::TearDown() {
+  SandboxdTest::TearDown();
+  ::unsetenv("SANDBOXD_TEST_MEMINFO");
+}
+
+void FakeMeminfoTest::write_meminfo(std::uint64_t available_kb) {
+  std::ofstream out(meminfo_ + ".tmp");
+  out << "MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:    "
+      << available_kb << " kB\n";
+  out.close();
+  std::rename((meminfo_ + ".tmp").c_str(), meminfo_.c_str());
+}
+
 Sandboxd& SandboxdTest::add_sandboxd(SandboxdConfig config) {
   more_.push_back(std::make_unique<Sandboxd>(unique_network_name(), std::move(config)));
   return *more_.back();

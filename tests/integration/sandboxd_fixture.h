@@ -228,6 +228,23 @@ class SandboxdTest : public ::testing::Test {
   std::vector<std::unique_ptr<Sandboxd>> more_;
 };
 
+// A SandboxdTest whose sandboxd reads MemAvailable from a file the test writes:
+// SANDBOXD_TEST_MEMINFO is a TEST HOOK, the one fake of the pressure and admission tests,
+// because real memory pressure cannot be provoked safely. The host has 1,000,000 kB and
+// starts with 900,000 kB available (no pressure band, admission passes).
+class FakeMeminfoTest : public SandboxdTest {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  // Replaces the file atomically: sandboxd never reads half of it.
+  void write_meminfo(std::uint64_t available_kb);
+  std::string status(const std::string& id) { return sd().get("/v1/sandboxes/" + id).str("status"); }
+
+ private:
+  TempDir meminfo_dir_;
+  std::string meminfo_;
+};
+
 // A fresh network name for this process.
 std::string unique_network_name();
 
