@@ -389,6 +389,12 @@ class Connection {
     client_.socket().close(ignored);
   }
 
+  // No byte waits in the socket: a draining server may close this idle connection.
+  bool nothing_unread() {
+    error_code ec;
+    return client_.socket().available(ec) == 0;
+  }
+
   asio::awaitable<ReadHead> read_head(bool first) {
     idle_ = true;
     in_.shrink(kHeadBuffer);  // an idle connection keeps only a head's worth
@@ -418,7 +424,7 @@ class Connection {
           co_return ReadHead::closed;
         }
       }
-      if (idle_ && (w_.draining || w_.closing)) co_return ReadHead::closed;
+      if (idle_ && (w_.closing || (w_.draining && nothing_unread()))) co_return ReadHead::closed;
       const auto room = in_.room(kHeadBuffer);
       auto [ec, n] = co_await client_.async_read_some(room, nothrow);
       if (ec) {

@@ -129,7 +129,9 @@ void Worker::begin_drain() {
     if (acceptor) acceptor->close(ignored);
     if (https_acceptor) https_acceptor->close(ignored);
     for (ConnectionHandle* c : connections) {
-      if (*c->idle) {
+      // A request whose first bytes wait unread in the socket was sent before the drain: it
+      // is served like one already being read (Connection::nothing_unread).
+      if (*c->idle && c->client->available(ignored) == 0) {
         c->abort();
       } else {
         c->shutdown_tunnel();

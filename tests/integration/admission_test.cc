@@ -36,14 +36,6 @@ class AdmissionTest : public FakeMeminfoTest {
     }
     return ::testing::AssertionSuccess();
   }
-
-  double metric(const std::string& series) {
-    const std::string body = sd().get("/metrics").body;
-    const auto at = body.find(series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(body.substr(at + series.size() + 1));
-  }
-
 };
 
 TEST_F(AdmissionTest, CreateIsRefusedAndLeavesNothingBehind) {
@@ -63,7 +55,7 @@ TEST_F(AdmissionTest, CreateIsRefusedAndLeavesNothingBehind) {
   std::error_code ec;
   EXPECT_TRUE(std::filesystem::is_empty(sd().data_dir() + "/workspaces", ec)) << ec.message();
   EXPECT_TRUE(instance_container_ids(sd()).empty());
-  EXPECT_EQ(metric(R"(sandboxd_admission_refusals_total{kind="create",reason="low_memory"})"), 2);
+  EXPECT_EQ(sd().metric(R"(sandboxd_admission_refusals_total{kind="create",reason="low_memory"})"), 2);
 
   // Memory back: the same create goes through.
   write_meminfo(kHighKb);
@@ -100,8 +92,8 @@ TEST_F(AdmissionTest, WakesAreRefusedWithoutStartingTheContainer) {
   // State unchanged, and Docker never started the container.
   EXPECT_EQ(status(id), "stopped");
   EXPECT_EQ(engine_container_starts("s-" + id, since), 0);
-  EXPECT_EQ(metric(R"(sandboxd_admission_refusals_total{kind="wake",reason="low_memory"})"), 4);
-  EXPECT_EQ(metric(R"(sandboxd_wakes_total{result="refused"})"), 1);
+  EXPECT_EQ(sd().metric(R"(sandboxd_admission_refusals_total{kind="wake",reason="low_memory"})"), 4);
+  EXPECT_EQ(sd().metric(R"(sandboxd_wakes_total{result="refused"})"), 1);
 
   write_meminfo(kHighKb);
   Answer started = sd().post("/v1/sandboxes/" + id + "/start");
@@ -135,8 +127,8 @@ TEST_F(AdmissionPressureTest, CreateStopsAnIdleSandboxThenIsAdmitted) {
   EXPECT_EQ(status(victim), "stopped");
   EXPECT_EQ(status(keeper), "running") << "one stop was enough; always_on is not idle";
   EXPECT_NE(sd().log().find("pressure stop id=" + victim), std::string::npos) << sd().log();
-  EXPECT_EQ(metric(R"(sandboxd_reaper_stops_total{reason="pressure",band="5"})"), 1);
-  EXPECT_EQ(metric(R"(sandboxd_admission_refusals_total{kind="create",reason="low_memory"})"), 0);
+  EXPECT_EQ(sd().metric(R"(sandboxd_reaper_stops_total{reason="pressure",band="5"})"), 1);
+  EXPECT_EQ(sd().metric(R"(sandboxd_admission_refusals_total{kind="create",reason="low_memory"})"), 0);
 
   // The stop is audited as the system's, with its reason and band.
   Answer a = sd().get("/v1/audit?action=sandbox.stop&sandbox_id=" + victim);

@@ -227,9 +227,15 @@ TEST_F(DrainTest, UploadInFlightCompletesAndWebSocketsGetClose1001) {
 
   const std::string first(64 * 1024, 'a');
   const std::string rest(64 * 1024, 'b');
+  const std::string bytes_in = R"(sandboxd_edge_bytes_total{direction="in"})";
+  const double before = sd().metric(bytes_in);
   RawConnection upload(sd().edge_port());
   upload.send("POST /upload HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: " +
               std::to_string(first.size() + rest.size()) + "\r\n\r\n" + first);
+  // In flight means the edge has read the head and is passing the body on; before that, the
+  // connection may not even be accepted yet, and a closing listener resets it.
+  ASSERT_TRUE(wait_until([&] { return sd().metric(bytes_in) > before; }, 10s))
+      << "the edge never passed the upload's body on";
   sd().signal(SIGTERM);
   ASSERT_TRUE(wait_until([&] { return sd().log().find("stopping") != std::string::npos; }, 10s));
   // The WebSocket is told why it ends.

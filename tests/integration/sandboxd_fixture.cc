@@ -182,12 +182,12 @@ int engine_container_starts(const std::string& container, const std::string& sin
   return static_cast<int>(engine_container_actions(container, since, {"start"}).size());
 }
 
-long long idle_reaper_stops(Sandboxd& s) {
-  const std::string text = s.get("/metrics").body;
-  const std::string series = "\nsandboxd_reaper_stops_total{reason=\"idle\",band=\"\"} ";
-  const std::size_t at = text.find(series);
+double Sandboxd::metric(const std::string& series) {
+  const std::string text = get("/metrics").body;
+  const std::string line = "\n" + series + " ";
+  const std::size_t at = text.find(line);
   if (at == std::string::npos) return -1;
-  return std::strtoll(text.c_str() + at + series.size(), nullptr, 10);
+  return std::strtod(text.c_str() + at + line.size(), nullptr);
 }
 
 bool ensure_test_image(std::string* problem) {

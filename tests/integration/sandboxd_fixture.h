@@ -170,6 +170,10 @@ class Sandboxd {
   }
   Answer del(const std::string& target) { return call("DELETE", target); }
 
+  // The value of one series of GET /metrics, e.g. `sandboxd_wakes_total{result="ok"}`; -1 when
+  // the series is absent.
+  double metric(const std::string& series);
+
  private:
   std::string yaml() const;
   std::uint16_t port_from_log(const std::string& pattern);
@@ -250,7 +254,9 @@ std::string unique_network_name();
 
 // The value of `sandboxd_reaper_stops_total{reason="idle",band=""}` in the /metrics of `s`,
 // or -1 when it is not there.
-long long idle_reaper_stops(Sandboxd& s);
+inline double idle_reaper_stops(Sandboxd& s) {
+  return s.metric(R"(sandboxd_reaper_stops_total{reason="idle",band=""})");
+}
 
 // JSON text of an argv.
 std::string json_argv(const std::vector<std::string>& argv);
