@@ -18,5 +18,7 @@ struct CommonFlags {
 
 int run_serve(const CommonFlags& flags);
 int run_check_config(const CommonFlags& flags, bool print);
+// `sandboxd config from-env` (SPEC §9.5): 0, or 1 when a set variable could not be converted.
+int run_config_from_env();
 
 }  // namespace sandboxd::app

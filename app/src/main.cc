@@ -15,6 +15,9 @@ constexpr std::string_view kUsage = R"(usage: sandboxd <command> [flags]
 commands:
   serve          run sandboxd (the default when no command is given)
   check-config   validate the config file without starting anything
+  config from-env
+                 print a sandboxd.yaml fragment from the original project's environment
+                 variables (SPEC §9.5)
 
 flags:
   -c, --config FILE   the config file (else $SANDBOXD_CONFIG, /etc/sandboxd/sandboxd.yaml,
@@ -39,6 +42,7 @@ int main(int argc, char** argv) {
   CommonFlags flags;
   bool print = false;
   bool command_seen = false;
+  std::vector<std::string_view> operands;
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
@@ -60,6 +64,8 @@ int main(int argc, char** argv) {
     } else if (!a.starts_with("-") && !command_seen) {
       command = a;
       command_seen = true;
+    } else if (!a.starts_with("-") && command == "config") {
+      operands.push_back(a);
     } else {
       return usage_error("unknown argument " + std::string(a));
     }
@@ -70,5 +76,10 @@ int main(int argc, char** argv) {
     return run_serve(flags);
   }
   if (command == "check-config") return run_check_config(flags, print);
+  if (command == "config") {
+    if (operands.size() != 1 || operands[0] != "from-env") return usage_error("config: the only subcommand is from-env");
+    if (print || flags.config_path) return usage_error("config from-env takes no flags");
+    return run_config_from_env();
+  }
   return usage_error("unknown command " + std::string(command));
 }

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "commands.h"
 #include "config/print.h"
+#include "config/legacy_env.h"
 #include "config/reload.h"
 #include "control/control_plane.h"
 #include "load.h"
@@ -103,23 +104,15 @@ void reload_config(const CommonFlags& flags, config::Config& running,
   config::Config& c = *next.result.config;
   clamp_nofile(c);
   const std::vector<std::string> pending = config::restart_changes(running, c);
-  std::vector<std::string> applied = config::live_changes(running, c);
-  // The access log's writer keeps its target: a new one needs a restart for now.
-  const bool access_log_moved = c.log.access_log != running.log.access_log;
-  if (access_log_moved) {
-    std::erase(applied, std::string("log.access_log"));
-    kLog.warn("SIGHUP: a new log.access_log target applies after a restart",
-              {{"running", running.log.access_log}});
-  }
+  const std::vector<std::string> applied = config::live_changes(running, c);
   config::Config live = config::keep_restart_keys(running, std::move(c));
-  live.log.access_log = running.log.access_log;
   log::set_level(live.log.level);
   log::set_format(live.log.format);
-  plane.reload(live, !pending.empty() || access_log_moved);
+  plane.reload(live, !pending.empty());
   running = std::move(live);
   if (!pending.empty()) kLog.warn("config reloaded; these changes need a restart: " + joined(pending));
   kLog.info("config reloaded", {{"applied", applied.size()},
-                                {"pending", pending.size() + (access_log_moved ? 1 : 0)},
+                                {"pending", pending.size()},
                                 {"keys", joined(applied)}});
 }
 
@@ -132,6 +125,8 @@ int run_serve(const CommonFlags& flags) {
   log::set_level(cfg.log.level);
   log::set_format(cfg.log.format);
   for (const auto& w : loaded.result.warnings) kLog.warn("config warning", {{"problem", w.str()}});
+  // SPEC §9.5: the original's variables are not read; each set one is named once.
+  for (const auto& w : config::legacy_env_warnings(config::process_env_vars())) kLog.warn(w);
   clamp_nofile(cfg);
   log_effective_config(cfg, loaded.result.file);
 

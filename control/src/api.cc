@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include "audit_api.h"
+#include "events_api.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/ulid.h"
@@ -73,13 +74,6 @@ ApiResult<std::optional<bool>> query_bool(const Request& r, std::string_view nam
   auto b = parse_query_bool(*v);
   if (!b) return ApiError::invalid(std::string(name) + ": expected true, false, 1 or 0");
   return std::optional<bool>(*b);
-}
-
-ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
-  bool repeated = false;
-  auto v = r.query_param(name, &repeated);
-  if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
-  return v;
 }
 
 // Exec output kept for a buffered answer: at most `max` bytes per stream.
@@ -252,6 +246,11 @@ void Api::set_audit(store::Store& store) {
   add_route(std::move(route));
 }
 
+void Api::set_events(LifecycleEvents& events) {
+  events_api_ = std::make_unique<EventsApi>(events);
+  add_route({"GET", "/v1/events", [this](Request& r) { return events_api_->stream(r); }});
+}
+
 void Api::add_route(Route route) {
   if (std::find(route_patterns_.begin(), route_patterns_.end(), route.pattern) == route_patterns_.end()) {
     route_patterns_.push_back(route.pattern);
@@ -378,26 +377,6 @@ std::optional<Response> Api::check_owner(const Request& req) const {
   }
   return error_response(req.path, 404, "not_found", "no such sandbox " + *id);
 }
-
-namespace {
-
-// A tenant's token creates, lists, claims and purges for its own user only.
-std::optional<ApiError> tenant_mismatch(const Request& r, std::string_view user) {
-  if (!r.tenant || *r.tenant == user) return std::nullopt;
-  return ApiError{403, "forbidden", "this token acts for one user only and may not act for another", {}};
-}
-
-// A list filter for a tenant's token: its own user, and 403 when the query named another.
-std::optional<ApiError> scope_to_tenant(const Request& r, std::optional<std::string>& user_filter) {
-  if (!r.tenant) return std::nullopt;
-  if (user_filter) {
-    if (auto e = tenant_mismatch(r, *user_filter)) return e;
-  }
-  user_filter = *r.tenant;
-  return std::nullopt;
-}
-
-}  // namespace
 
 std::uint64_t Api::body_limit(const Request& req) const {
   if (req.route && req.route->raw_body) return config_.files.write_max;

@@ -44,6 +44,8 @@ class CertificateSource;
 class TaskService;
 class TasksApi;
 class AuditApi;
+class EventsApi;
+class LifecycleEvents;
 
 class Api final : public HttpHandler {
  public:
@@ -83,6 +85,8 @@ class Api final : public HttpHandler {
   // Adds GET /v1/audit (audit_api.h), read from `store`, which must outlive the Api. Call
   // before set_metrics.
   void set_audit(store::Store& store);
+  // GET /v1/events over `events` (SPEC §2.7.12).
+  void set_events(LifecycleEvents& events);
 
  private:
   void add_routes();
@@ -136,6 +140,7 @@ class Api final : public HttpHandler {
   TaskService* tasks_ = nullptr;
   std::unique_ptr<TasksApi> tasks_api_;  // SPEC §2.7.1-2.7.5, §2.6.9
   std::unique_ptr<AuditApi> audit_api_;  // GET /v1/audit
+  std::unique_ptr<EventsApi> events_api_;  // GET /v1/events
   CertificateSource* certs_ = nullptr;
   std::vector<config::PreviewKey> preview_keys_;
   boost::asio::awaitable<Response> certificates(Request& r);

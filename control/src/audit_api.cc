@@ -67,9 +67,9 @@ ApiResult<store::AuditFilter> parse_filter(const Request& r) {
   store::AuditFilter f;
   f.limit = kDefaultLimit;
   for (const char* name : {"sandbox_id", "action", "actor", "since", "limit", "cursor"}) {
-    bool repeated = false;
-    std::optional<std::string> v = r.query_param(name, &repeated);
-    if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
+    auto given = query_string(r, name);
+    if (!given) return given.error();
+    const std::optional<std::string>& v = *given;
     if (!v) continue;
     const std::string_view key = name;
     if (key == "sandbox_id") {

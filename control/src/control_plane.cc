@@ -1,6 +1,7 @@
 #include "control/control_plane.h"
 
 #include "admission.h"
+#include "always_on.h"
 #include "api.h"
 #include "audit_sweeper.h"
 #include "auth.h"
@@ -81,7 +82,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
         store(st),
         workspaces(std::move(ws)),
         docker(ioc.get_executor(), client_options(socket_path, metrics)),
+        lifecycle(ioc.get_executor(), system_clock(), lifecycle_floor_ms(st, system_clock())),
         service(ioc.get_executor(), cfg, st, docker, workspaces, std::move(run_dir), system_clock()),
+        always_on(service, st, system_clock()),
         runtimed(std::move(link)),
         tasks(ioc.get_executor(), cfg, st, service, *runtimed, system_clock()),
         auth(cfg.auth.tokens, auth_required(cfg)),
@@ -99,10 +102,18 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     service.set_before_container_stop([this](const std::string& id) { return end_tunnels(id); });
     // SPEC §6.2, §6.8: runtimed.json before every start; tasks reconciled after it.
     service.set_runtimed(*runtimed);
-    service.set_on_container_started([this](const std::string& id) { tasks.container_started(id); });
+    service.set_on_container_started([this](const std::string& id) {
+      tasks.container_started(id);
+      always_on.started(id);
+    });
+    service.set_on_exit([this](const store::SandboxRow& row) { on_sandbox_exit(row); });
     service.set_busy_source([this] { return tasks.busy_sandboxes(); });
     api.set_tasks(tasks);
     api.set_audit(store);
+    // SPEC §2.7.12: every transition and task status change, after its store write.
+    service.set_events(lifecycle);
+    tasks.set_events(lifecycle);
+    api.set_events(lifecycle);
     api.set_metrics(metrics, *this);
     // SPEC §4.6: creates and wakes pass admission, which may run one pressure pass.
     service.set_admission(admission);
@@ -280,11 +291,39 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
 
   asio::any_io_executor server_executor() { return service_executor; }
 
+  void spawn_always_on_pass(std::string reason) {
+    auto self = shared_from_this();
+    asio::co_spawn(server_executor(), [self, reason] { return self->always_on.pass(reason); },
+                   asio::detached);
+  }
+
+  // SPEC §5.10: an always_on sandbox that crashed comes back after its backoff delay.
+  void on_sandbox_exit(const store::SandboxRow& row) {
+    auto delay = always_on.crashed(row);
+    if (!delay) return;
+    auto self = shared_from_this();
+    asio::co_spawn(server_executor(),
+                   [self, id = row.id, d = *delay] { return self->always_on.restart_after(id, d); },
+                   asio::detached);
+  }
+
+  // The active band's `below` (0: none). Leaving every band brings back the always_on
+  // sandboxes the pressure reaper stopped (SPEC §5.10).
+  void set_pressure_band(double below) {
+    const bool cleared = pressure_band > 0 && below == 0;
+    pressure_band = below;
+    if (cleared) spawn_always_on_pass("pressure");
+  }
+
   asio::awaitable<void> reconcile_until_done() {
     auto backoff = kBackoffFirst;
     for (;;) {
       auto st = co_await service.reconcile_all();
-      if (st) co_return;
+      if (st) {
+        // SPEC §5.10: what reconciliation found gone comes back if it is always_on.
+        spawn_always_on_pass("exited");
+        co_return;
+      }
       kLog.warn("reconciliation failed; retrying", {{"error", st.error().message()}});
       co_await sleep_for(backoff);
       backoff = std::min(backoff * 2, kBackoffMax);
@@ -427,7 +466,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
       if (config.pressure.enabled) {
         co_await reap_pressure();
       } else {
-        pressure_band = 0;
+        set_pressure_band(0);
       }
       if (stopping) co_return;
       co_await sleep_for(config.pressure.check_interval);
@@ -441,7 +480,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     const double total = static_cast<double>(mem->total_bytes);
     const double avail_pct = 100.0 * static_cast<double>(mem->available_bytes) / total;
     const auto band = active_band(config.pressure.bands, avail_pct);
-    pressure_band = band ? band->below : 0;
+    set_pressure_band(band ? band->below : 0);
     if (!band) co_return;
     // Until the band is cleared by 2 points (§4.6 step 4).
     const auto target = static_cast<std::uint64_t>(total * (band->below + 2) / 100.0);
@@ -553,6 +592,7 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
     api.set_preview_keys(config.auth.preview.secrets);
     waker.set_timeout(config.wake.timeout);
     admission.set_max_concurrent(config.wake.max_concurrent);
+    server.set_timeouts(config.edge.timeouts.header_read, config.edge.timeouts.keepalive_idle);
   }
 
   // The running config (ControlPlaneImpl::config_), read on the control thread only. A
@@ -563,7 +603,9 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
   WorkspaceRoot workspaces;
   Metrics metrics;  // before docker and waker, which count into it
   docker::Client docker;
+  LifecycleEvents lifecycle;  // before service and tasks, which announce into it
   SandboxService service;
+  AlwaysOn always_on;
   std::unique_ptr<RuntimedLink> runtimed;  // before tasks, which uses it
   TaskService tasks;
   Authenticator auth;
@@ -676,7 +718,13 @@ class ControlPlaneImpl final : public ControlPlane {
   void reload(const config::Config& next, bool restart_pending) override {
     // The edge and the certificate source are thread-safe; the rest reads config_ on the
     // control thread, so it is replaced there.
-    if (edge_) edge_->reconfigure(edge_options(next));
+    if (edge_) {
+      edge_->reconfigure(edge_options(next));
+      if (Status moved = edge_->set_access_log(next.log.access_log); !moved) {
+        kLog.error("SIGHUP: the new log.access_log cannot be used; the old target stays",
+                   {{"error", moved.error().message()}});
+      }
+    }
     if (certs_) certs_->reload(next);
     drain_ = std::chrono::duration_cast<std::chrono::milliseconds>(next.edge.timeouts.shutdown_drain);
     auto snapshot = std::make_shared<const config::Config>(next);
@@ -702,6 +750,7 @@ class ControlPlaneImpl final : public ControlPlane {
     if (!thread_.joinable()) return;
     asio::post(ioc_, [rt = runtime_] {
       rt->stopping = true;
+      rt->always_on.stop();
       rt->server.close();
     });
     // Let in-flight handlers finish briefly, then stop the loop.

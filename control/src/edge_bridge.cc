@@ -120,7 +120,7 @@ edge::EdgeOptions edge_options(const config::Config& c) {
 }
 
 Result<std::shared_ptr<edge::AccessLogWriter>> open_access_log(const config::Config& c) {
-  if (c.log.access_log.empty()) return std::shared_ptr<edge::AccessLogWriter>();
+  // Opened also when off (""), so that a reload can turn it on.
   return edge::AccessLogWriter::open(c.log.access_log);
 }
 

@@ -30,13 +30,6 @@ constexpr std::size_t kExportChunk = 256 * 1024;
 constexpr std::size_t kMaxListLimit = 100000;
 constexpr std::size_t kMaxExcludes = 256;
 
-ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
-  bool repeated = false;
-  auto v = r.query_param(name, &repeated);
-  if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
-  return v;
-}
-
 ApiResult<bool> query_bool(const Request& r, std::string_view name, bool fallback) {
   auto v = query_string(r, name);
   if (!v) return v.error();

@@ -114,6 +114,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
 
   std::uint16_t port() const { return port_; }
 
+  void set_timeouts(std::chrono::milliseconds header_read, std::chrono::milliseconds keepalive_idle) {
+    options_.header_read = header_read;
+    options_.keepalive_idle = keepalive_idle;
+  }
+
   void close() {
     closed_ = true;
     boost::system::error_code ignored;
@@ -312,5 +317,9 @@ HttpServer::~HttpServer() = default;
 Status HttpServer::listen() { return impl_->listen(); }
 std::uint16_t HttpServer::port() const { return impl_->port(); }
 void HttpServer::close() { impl_->close(); }
+void HttpServer::set_timeouts(std::chrono::milliseconds header_read,
+                              std::chrono::milliseconds keepalive_idle) {
+  impl_->set_timeouts(header_read, keepalive_idle);
+}
 
 }  // namespace sandboxd::control

@@ -50,6 +50,9 @@ class HttpServer {
   Status listen();
   std::uint16_t port() const;
   void close();
+  // SIGHUP (edge.timeouts.header_read / keepalive_idle are live keys, SPEC §9.2): every
+  // deadline set from now on uses these, on open connections too. On the server's executor.
+  void set_timeouts(std::chrono::milliseconds header_read, std::chrono::milliseconds keepalive_idle);
 
  private:
   class Impl;

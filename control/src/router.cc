@@ -104,4 +104,25 @@ Response json_answer(int status, const boost::json::value& v) {
   return r;
 }
 
+ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
+  bool repeated = false;
+  auto v = r.query_param(name, &repeated);
+  if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
+  return v;
+}
+
+std::optional<ApiError> tenant_mismatch(const Request& r, std::string_view user) {
+  if (!r.tenant || *r.tenant == user) return std::nullopt;
+  return ApiError{403, "forbidden", "this token acts for one user only and may not act for another", {}};
+}
+
+std::optional<ApiError> scope_to_tenant(const Request& r, std::optional<std::string>& user_filter) {
+  if (!r.tenant) return std::nullopt;
+  if (user_filter) {
+    if (auto e = tenant_mismatch(r, *user_filter)) return e;
+  }
+  user_filter = *r.tenant;
+  return std::nullopt;
+}
+
 }  // namespace sandboxd::control

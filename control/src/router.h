@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,5 +61,15 @@ Response error_answer(const Request& req, const ApiError& e);
 
 // `v` serialized as the body of a `status` answer.
 Response json_answer(int status, const boost::json::value& v);
+
+// One query parameter (absent: nullopt); given more than once → 400 (SPEC §2.1).
+ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name);
+
+// A tenant's token (one that acts for one external user) creates, lists, claims and purges
+// for its own user only: 403 when `user` is another.
+std::optional<ApiError> tenant_mismatch(const Request& r, std::string_view user);
+
+// A user filter for a tenant's token: set to its own user; 403 when it named another.
+std::optional<ApiError> scope_to_tenant(const Request& r, std::optional<std::string>& user_filter);
 
 }  // namespace sandboxd::control

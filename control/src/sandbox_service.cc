@@ -111,8 +111,16 @@ std::optional<store::SandboxRow> SandboxService::load(const std::string& id) con
   return std::move(*row);
 }
 
+void SandboxService::announce(std::string_view from, const store::SandboxRow& row) {
+  if (events_ == nullptr || from == row.status) return;
+  events_->sandbox_state(row.id, row.external_user_id.value_or(""), from, row.status,
+                         transition_reason(from, row));
+}
+
 asio::awaitable<Status> SandboxService::save(const store::SandboxRow& row,
                                              const store::AuditRow* audit) {
+  const auto stored = load(row.id);
+  const std::string from = stored ? stored->status : "";
   std::optional<store::AuditRow> audit_row;
   if (audit) audit_row = *audit;
   // Every write job is named before the co_await: g++ 12 destroys a temporary argument of
@@ -124,7 +132,9 @@ asio::awaitable<Status> SandboxService::save(const store::SandboxRow& row,
     }
     return ok();
   };
-  co_return co_await write_state(std::move(job));
+  Status st = co_await write_state(std::move(job));
+  if (st) announce(from, row);
+  co_return st;
 }
 
 asio::awaitable<Status> SandboxService::record_audit(const Actor& actor, std::string action,
@@ -408,6 +418,7 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
   };
   Status stored = co_await write_state(std::move(insert_job));
   if (!stored) co_return ApiError::from(stored.error());
+  announce(previous ? std::string_view(previous->status) : std::string_view(), row);
   kLog.info("sandbox creating", {{"id", id}, {"revive", revive}});
 
   if (!wait) {
@@ -441,6 +452,9 @@ asio::awaitable<ApiResult<CreateOutcome>> SandboxService::create(CreateRequest r
   } else {
     store::WriteJob remove_job = [id](store::Tx& tx) { return store::sandbox_repo::remove(tx, id); };
     undone = co_await write_state(std::move(remove_job));
+    if (undone && events_ != nullptr) {
+      events_->sandbox_state(id, row.external_user_id.value_or(""), "creating", "", failure->reason);
+    }
   }
   if (!undone) kLog.error("rollback write failed", {{"id", id}, {"error", undone.error().message()}});
   co_return failure->answer;
@@ -660,11 +674,33 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::remove_c
 asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::start(const std::string& id,
                                                                     Actor actor, bool wait,
                                                                     WakeTrace* trace) {
+  co_return co_await start_if(id, std::move(actor), wait, trace, nullptr);
+}
+
+asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> SandboxService::restart_always_on(
+    const std::string& id, std::string reason) {
+  bool declined = false;
+  RowCheck wanted = [&reason, &declined](const store::SandboxRow& row) {
+    declined = row.idle_policy != "always_on" || row.status != "stopped" ||
+               row.stop_reason.value_or("") != reason;
+    return !declined;
+  };
+  Actor system;
+  auto started = co_await start_if(id, system, true, nullptr, &wanted);
+  if (declined) co_return std::nullopt;
+  co_return std::move(started);
+}
+
+asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::start_if(const std::string& id,
+                                                                       Actor actor, bool wait,
+                                                                       WakeTrace* trace,
+                                                                       const RowCheck* wanted) {
   std::optional<Admission::Ticket> ticket;
   for (;;) {
     IdLocks::Guard guard = co_await locks_.lock(id);
     auto row = load(id);
     if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
+    if (wanted && !(*wanted)(*row)) co_return std::move(*row);
     if (row->status == "destroyed") co_return ApiError::conflict("sandbox " + id + " is destroyed");
     if (row->status == "running") co_return std::move(*row);
     if (admission_ && !ticket) {
@@ -884,6 +920,9 @@ asio::awaitable<ApiResult<PurgeOutcome>> SandboxService::purge(const std::string
   };
   Status st = co_await write_state(std::move(purge_job));
   if (!st) co_return ApiError::from(st.error());
+  if (events_ != nullptr) {
+    events_->sandbox_state(id, row->external_user_id.value_or(""), row->status, "purged", "purge");
+  }
   kLog.info("sandbox purged", {{"id", id}, {"freed_bytes", bytes}});
   co_return PurgeOutcome{true, bytes};
 }
@@ -1291,20 +1330,23 @@ asio::awaitable<void> SandboxService::on_event(const docker::Event& event) {
     row.oom_killed = oom;
     row.stopped_at = clock_.unix_ms();
     row.container_ip.reset();
-    co_await save(row);
+    const Status saved = co_await save(row);
     kLog.info("sandbox exited", {{"id", id}, {"exit_code", row.exit_code.value_or(-1)}, {"oom", oom}});
+    if (saved && on_exit_) on_exit_(row);
   } else if (event.action == "destroy") {
     if (row.status == "destroyed" || row.status == "purged" || !row.container_id) co_return;
     row.container_missing = true;
     row.container_id.reset();
-    if (row.status == "running") {
+    const bool exited = row.status == "running";
+    if (exited) {
       row.status = "stopped";
       row.stop_reason = "exited";
       row.stopped_at = clock_.unix_ms();
     }
     row.container_ip.reset();
-    co_await save(row);
+    const Status saved = co_await save(row);
     kLog.info("container removed outside sandboxd", {{"id", id}});
+    if (saved && exited && on_exit_) on_exit_(row);
   } else if (event.action == "start") {
     if (row.status == "stopped" && running_now.value_or(false)) {
       kLog.info("container started outside sandboxd; stopping it", {{"id", id}});

@@ -10,6 +10,7 @@
 #include "admission.h"
 #include "api_error.h"
 #include "async_util.h"
+#include "lifecycle_events.h"
 #include "config/config.h"
 #include "docker/client.h"
 #include "requests.h"
@@ -88,6 +89,11 @@ class SandboxService {
   // `trace`, when given, must outlive the call.
   asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor,
                                                       bool wait = true, WakeTrace* trace = nullptr);
+  // SPEC §5.10: `start` of an always_on sandbox, only while it is still `stopped` with stop
+  // reason `reason` (checked under the id's lock, again after admission). nullopt when it
+  // no longer is (stopped through the API meanwhile, destroyed, policy changed, …).
+  asio::awaitable<std::optional<ApiResult<store::SandboxRow>>> restart_always_on(
+      const std::string& id, std::string reason);
   // Without `wait` the stop goes on in the background and the row comes back in `stopping`.
   asio::awaitable<ApiResult<store::SandboxRow>> stop(const std::string& id, StopRequest request,
                                                      std::string reason, Actor actor,
@@ -156,6 +162,8 @@ class SandboxService {
   // Called on the control thread after every committed change of a sandbox row (the
   // route table is derived from the rows, SPEC §5.2).
   void set_on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
+  // Where every transition of §5.2 is announced (GET /v1/events), after its store write.
+  void set_events(LifecycleEvents& events) { events_ = &events; }
   // Runs before a running sandbox's container is stopped (the edge ends its tunnels, §3.9).
   using BeforeStop = std::function<asio::awaitable<void>(const std::string& id)>;
   void set_before_container_stop(BeforeStop fn) { before_stop_ = std::move(fn); }
@@ -168,6 +176,9 @@ class SandboxService {
   void set_on_container_started(std::function<void(const std::string& id)> fn) {
     on_started_ = std::move(fn);
   }
+  // Called on the control thread once a container's exit that sandboxd did not cause (a
+  // `die`, or its removal behind sandboxd's back) was recorded: `stopped`, reason `exited`.
+  void set_on_exit(std::function<void(const store::SandboxRow&)> fn) { on_exit_ = std::move(fn); }
   // Creates and starts pass `admission` first (SPEC §4.6); it must outlive the service.
   // Without it nothing is judged.
   void set_admission(Admission& admission) { admission_ = &admission; }
@@ -186,6 +197,8 @@ class SandboxService {
   // A store write that changes sandbox rows; runs on_change_ once it committed.
   asio::awaitable<Status> write_state(store::WriteJob job);
   asio::awaitable<Status> save(const store::SandboxRow& row, const store::AuditRow* audit = nullptr);
+  // A sandbox.state event when `row` left `from` ("" = it did not exist).
+  void announce(std::string_view from, const store::SandboxRow& row);
   store::SandboxRow new_row(const CreateRequest& request, const std::string& id) const;
   docker::ContainerSpec container_spec(const store::SandboxRow& row) const;
   std::vector<std::string> container_env(const store::SandboxRow& row) const;
@@ -204,6 +217,11 @@ class SandboxService {
   // wake_locked in two halves: store `waking`, then bring the container up.
   asio::awaitable<Status> mark_waking(store::SandboxRow& row, const Actor& actor);
   asio::awaitable<ApiResult<store::SandboxRow>> finish_wake(store::SandboxRow row);
+  // `start`, but a row for which `wanted` (when given) is false is returned as it is.
+  using RowCheck = std::function<bool(const store::SandboxRow&)>;
+  asio::awaitable<ApiResult<store::SandboxRow>> start_if(const std::string& id, Actor actor,
+                                                         bool wait, WakeTrace* trace,
+                                                         const RowCheck* wanted);
   // The background halves of start and stop without wait; they hold the id's lock.
   asio::awaitable<void> finish_wake_detached(IdLocks::Guard guard, store::SandboxRow row,
                                              std::optional<Admission::Ticket> ticket);
@@ -234,6 +252,8 @@ class SandboxService {
   std::vector<config::Cidr> subnets_;
   std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
   std::function<void()> on_change_;
+  LifecycleEvents* events_ = nullptr;
+  std::function<void(const store::SandboxRow&)> on_exit_;
   BeforeStop before_stop_;
   const RuntimedLink* runtimed_ = nullptr;
   std::function<void(const std::string&)> on_started_;

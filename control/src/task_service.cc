@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdio>
@@ -13,13 +12,13 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/ulid.h"
+#include "sse.h"
 #include "store/audit_repo.h"
 #include "store/sandbox_repo.h"
 
 namespace sandboxd::control {
 
 namespace json = boost::json;
-using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -30,7 +29,6 @@ constexpr std::chrono::milliseconds kStatusPollMax{1000};
 constexpr std::chrono::milliseconds kRelayBackoffFirst{200};
 constexpr std::chrono::milliseconds kRelayBackoffMax{5000};
 constexpr std::chrono::milliseconds kWriteRetry{500};
-constexpr std::chrono::seconds kHeartbeat{15};    // SPEC §2.7.4
 constexpr std::chrono::seconds kStartingFor{30};  // SPEC §6.8
 constexpr std::chrono::milliseconds kHealthCache{1000};
 constexpr int kEventPage = 256;
@@ -218,13 +216,23 @@ std::shared_ptr<OneShot> TaskService::watch(const std::string& task_id) {
   return w;
 }
 
+void TaskService::announce(std::string_view from, const store::TaskRow& row) {
+  if (events_ == nullptr || from == row.status) return;
+  auto sb = sandbox(row.sandbox_id);
+  events_->task_state(row, sb ? sb->external_user_id.value_or("") : std::string());
+}
+
 asio::awaitable<Status> TaskService::write_task(const store::TaskRow& row,
                                                 std::vector<store::TaskEventRow> events) {
+  const auto stored = store::task_repo::get(store_, row.id);
+  const std::string from = stored ? stored->status : "";
   store::WriteJob job = [row, events = std::move(events)](store::Tx& tx) -> Status {
     if (auto st = store::task_repo::insert_events(tx, row.id, events); !st) return st;
     return store::task_repo::update(tx, row);
   };
-  co_return co_await store_write(store_, std::move(job));
+  Status st = co_await store_write(store_, std::move(job));
+  if (st) announce(from, row);
+  co_return st;
 }
 
 // ---------------------------------------------------------------------------- readiness
@@ -790,6 +798,7 @@ asio::awaitable<ApiResult<store::TaskRow>> TaskService::submit(const std::string
                {{"task", task_id}, {"error", stored.error().message()}});
     co_return ApiError::internal("the task could not be recorded: " + stored.error().detail);
   }
+  announce("", task);
   kLog.info("task submitted", {{"id", sandbox_id}, {"task", task_id}, {"agent", request.agent}});
   ensure_relay(task);
   co_return task;
@@ -904,10 +913,9 @@ asio::awaitable<ApiResult<CancelOutcome>> TaskService::cancel(const std::string&
 asio::awaitable<void> TaskService::stream_events(std::string task_id, std::int64_t after,
                                                  BodySink& sink, std::shared_ptr<OneShot> gone) {
   auto ex = co_await asio::this_coro::executor;
-  std::string hello = "retry: 2000\n\n";
-  if (!co_await sink.write(hello)) co_return;
+  SseWait wait(ex, gone);
+  if (!co_await sink.write(kSseHello)) co_return;
   std::int64_t cursor = after;
-  asio::steady_timer heartbeat(ex);
   // A watcher that only this stream used goes when it ends.
   struct Unwatch {
     State& state;
@@ -919,8 +927,6 @@ asio::awaitable<void> TaskService::stream_events(std::string task_id, std::int64
   };
   std::shared_ptr<State> state = state_;
   Unwatch unwatch{*state, task_id};
-  auto no_gone = std::make_shared<OneShot>(ex);
-  std::shared_ptr<OneShot> hangup = gone ? gone : no_gone;
   for (;;) {
     std::shared_ptr<OneShot> changed = watch(task_id);
     auto events = store::task_repo::events_after(store_, task_id, cursor, kEventPage);
@@ -954,16 +960,7 @@ asio::awaitable<void> TaskService::stream_events(std::string task_id, std::int64
       auto sb = sandbox(row->sandbox_id);
       if (sb && sb->status == "running") ensure_relay(*row);
     }
-    heartbeat.expires_after(kHeartbeat);
-    auto on_change = changed->wait();
-    auto on_beat = heartbeat.async_wait(nothrow);
-    auto on_hangup = hangup->wait();
-    auto woke = co_await (std::move(on_change) || std::move(on_beat) || std::move(on_hangup));
-    if (woke.index() == 2 || hangup->fired()) co_return;
-    if (woke.index() == 1) {
-      std::string ping = ": ping\n\n";
-      if (!co_await sink.write(ping)) co_return;
-    }
+    if (!co_await wait.next(*changed, sink)) co_return;
   }
 }
 

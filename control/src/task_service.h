@@ -106,6 +106,9 @@ class TaskService {
   std::set<std::string> busy_sandboxes() const;
   std::size_t tasks_running() const;
 
+  // Where every task status change is announced (GET /v1/events), after its store write.
+  void set_events(LifecycleEvents& events) { events_ = &events; }
+
  private:
   struct Relay;
   struct Readiness;
@@ -134,6 +137,8 @@ class TaskService {
                                    std::string_view code, std::string_view message);
   asio::awaitable<Status> write_task(const store::TaskRow& row,
                                      std::vector<store::TaskEventRow> events);
+  // A task.state event when `row` left `from` ("" = it was just submitted).
+  void announce(std::string_view from, const store::TaskRow& row);
   asio::awaitable<void> recover_sandbox(store::SandboxRow row);
   // Wakes every stream waiting on the task.
   void notify(const std::string& task_id);
@@ -151,6 +156,7 @@ class TaskService {
   const Clock& clock_;
   RuntimedClient client_;
   std::shared_ptr<State> state_;
+  LifecycleEvents* events_ = nullptr;
 };
 
 // Event-envelope time: RFC 3339 UTC with milliseconds, "2026-11-22T14:03:07.123Z".

@@ -49,13 +49,6 @@ constexpr std::chrono::milliseconds kFollowPoll{500};
 
 Actor actor_of(const Request& r) { return Actor{r.actor, r.peer_ip, r.request_id}; }
 
-ApiResult<std::optional<std::string>> query_string(const Request& r, std::string_view name) {
-  bool repeated = false;
-  auto v = r.query_param(name, &repeated);
-  if (repeated) return ApiError::invalid(std::string(name) + ": given more than once");
-  return v;
-}
-
 // A decimal integer in [lo, hi].
 std::optional<std::int64_t> parse_int(std::string_view t, std::int64_t lo, std::int64_t hi) {
   if (t.empty() || t.size() > 18) return std::nullopt;

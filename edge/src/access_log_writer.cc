@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <optional>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -34,21 +35,36 @@ Result<int> open_file(const std::string& path) {
   return fd;
 }
 
+// The descriptor of a target: stderr is fd 2 and never closed, "" is none (off).
+struct Opened {
+  int fd = -1;
+  bool owns = false;
+};
+
+Result<Opened> open_target(const std::string& target) {
+  if (target.empty()) return Opened{};
+  if (target == kStderr) return Opened{STDERR_FILENO, false};
+  auto fd = open_file(target);
+  if (!fd) return fd.error();
+  return Opened{*fd, true};
+}
+
 }  // namespace
 
 struct AccessLogWriter::State {
-  State(std::string t, AccessLogOptions o, int f, bool owns)
-      : target(std::move(t)), options(o), fd(f), owns_fd(owns) {}
+  State(std::string t, AccessLogOptions o, Opened f)
+      : on(!t.empty()), options(o), writing(t), fd(f.fd), owns_fd(f.owns), target(std::move(t)) {}
   ~State() {
     if (owns_fd && fd >= 0) ::close(fd);
-    if (pending_fd >= 0) ::close(pending_fd);
+    if (pending && pending->file.owns) ::close(pending->file.fd);
   }
 
-  const std::string target;
+  std::atomic<bool> on;  // false: the target is "" and lines are not even buffered
   const AccessLogOptions options;
   std::atomic<std::uint64_t> dropped{0};
 
   // Writer thread only.
+  std::string writing;  // the target `fd` belongs to
   int fd;
   bool owns_fd;
   bool complaining = false;  // a write error was logged; the next success ends the streak
@@ -57,7 +73,21 @@ struct AccessLogWriter::State {
   std::condition_variable wake;  // the writer waits here
   std::condition_variable idle;  // flush() and the destructor wait here
   std::vector<std::unique_ptr<Shard>> shards;
-  int pending_fd = -1;  // from reopen(), taken by the writer before its next write
+  std::string target;  // the latest target asked for
+  // From reopen() or retarget(), taken by the writer before its next write.
+  struct Pending {
+    Opened file;
+    std::string target;
+  };
+  std::optional<Pending> pending;
+
+  // Hands `next` to the writer thread (under `mu`).
+  void hand_over(Opened next, std::string next_target) {
+    if (pending && pending->file.owns) ::close(pending->file.fd);
+    pending = Pending{next, std::move(next_target)};
+    kick = true;
+    wake.notify_one();
+  }
   bool kick = false;
   bool stopping = false;
   bool exited = false;
@@ -86,16 +116,18 @@ struct AccessLogWriter::State {
       const bool last = stopping;
       const std::uint64_t serving = requested;
       kick = false;
-      const int new_fd = std::exchange(pending_fd, -1);
+      std::optional<Pending> next = std::exchange(pending, std::nullopt);
       list.assign(shards.size(), nullptr);
       std::transform(shards.begin(), shards.end(), list.begin(),
                      [](const std::unique_ptr<Shard>& s) { return s.get(); });
       lock.unlock();
 
-      if (new_fd >= 0) {
+      if (next) {
         if (owns_fd) ::close(fd);
-        fd = new_fd;
-        owns_fd = true;
+        fd = next->file.fd;
+        owns_fd = next->file.owns;
+        writing = std::move(next->target);
+        complaining = false;
       }
       for (Shard* s : list) {
         {
@@ -103,7 +135,7 @@ struct AccessLogWriter::State {
           batch.swap(s->buffer_);
           s->kicked_ = false;
         }
-        if (!batch.empty()) write_all(batch);
+        if (!batch.empty() && fd >= 0) write_all(batch);  // fd < 0: turned off meanwhile
         batch.clear();
       }
 
@@ -120,7 +152,7 @@ struct AccessLogWriter::State {
 
   // Writes whole lines; what an error leaves unwritten is counted as dropped.
   void write_all(std::string_view text) {
-    const std::size_t piece = target == kStderr ? kStderrPiece : kFilePiece;
+    const std::size_t piece = writing == kStderr ? kStderrPiece : kFilePiece;
     while (!text.empty()) {
       std::size_t n = text.size();
       if (n > piece) {
@@ -147,14 +179,17 @@ struct AccessLogWriter::State {
                         std::memory_order_relaxed);
       if (!complaining) {
         complaining = true;
-        kLog.warn("access log write failed", {{"target", target}, {"error", std::strerror(err)}});
+        kLog.warn("access log write failed", {{"target", writing}, {"error", std::strerror(err)}});
       }
       return;
     }
   }
 };
 
+bool AccessLogWriter::Shard::enabled() const { return state_.on.load(std::memory_order_relaxed); }
+
 void AccessLogWriter::Shard::append(std::string_view line) {
+  if (!enabled()) return;
   const std::size_t limit = state_.options.max_buffered_bytes;
   bool kick = false;
   {
@@ -175,16 +210,9 @@ void AccessLogWriter::Shard::append(std::string_view line) {
 
 Result<std::shared_ptr<AccessLogWriter>> AccessLogWriter::open(std::string target,
                                                                AccessLogOptions options) {
-  int fd = STDERR_FILENO;
-  bool owns = false;
-  if (target.empty()) return Error{Errc::invalid_argument, "the access log target is empty"};
-  if (target != kStderr) {
-    auto opened = open_file(target);
-    if (!opened) return opened.error();
-    fd = *opened;
-    owns = true;
-  }
-  auto state = std::make_shared<State>(std::move(target), options, fd, owns);
+  auto opened = open_target(target);
+  if (!opened) return opened.error();
+  auto state = std::make_shared<State>(std::move(target), options, *opened);
   std::thread([state] { state->run(); }).detach();
   return std::shared_ptr<AccessLogWriter>(new AccessLogWriter(std::move(state)));
 }
@@ -200,19 +228,35 @@ AccessLogWriter::~AccessLogWriter() {
   state_->idle.wait_for(lock, state_->options.stop_wait, [&] { return state_->exited; });
 }
 
-const std::string& AccessLogWriter::target() const { return state_->target; }
+std::string AccessLogWriter::target() const {
+  std::lock_guard lock(state_->mu);
+  return state_->target;
+}
 
 AccessLogWriter::Shard& AccessLogWriter::add_shard() { return state_->add_shard(); }
 
 Status AccessLogWriter::reopen() {
-  if (state_->target == kStderr) return ok();
-  auto opened = open_file(state_->target);
+  const std::string current = target();
+  if (current.empty() || current == kStderr) return ok();
+  auto opened = open_target(current);
   if (!opened) return opened.error();
   std::lock_guard lock(state_->mu);
-  if (state_->pending_fd >= 0) ::close(state_->pending_fd);
-  state_->pending_fd = *opened;
-  state_->kick = true;
-  state_->wake.notify_one();
+  if (state_->target != current) {  // retargeted meanwhile
+    if (opened->owns) ::close(opened->fd);
+    return ok();
+  }
+  state_->hand_over(*opened, current);
+  return ok();
+}
+
+Status AccessLogWriter::retarget(std::string next) {
+  if (target() == next) return ok();
+  auto opened = open_target(next);
+  if (!opened) return opened.error();
+  std::lock_guard lock(state_->mu);
+  state_->on.store(!next.empty(), std::memory_order_relaxed);
+  state_->target = next;
+  state_->hand_over(*opened, std::move(next));
   return ok();
 }
 

@@ -504,7 +504,7 @@ class Connection {
     r.client_port = client_port_;
     r.https = https_;
     r.tls = tls_version_;
-    if (w_.access_log != nullptr) {  // only the access line reads these copies
+    if (w_.access_log != nullptr && w_.access_log->enabled()) {  // only the access line reads these
       r.method = h.method;
       r.host = h.host;
       r.target = h.target;
@@ -1669,7 +1669,7 @@ class Connection {
     }
     if (x_.held_result) m.held_seconds[idx(*x_.held_result)].observe(x_.held_for);
 
-    if (w_.access_log == nullptr) return;
+    if (w_.access_log == nullptr || !w_.access_log->enabled()) return;
     x_.rec.duration_ms = ms_between(x_.start, now);
     x_.rec.held_ms = x_.held_ms;
     if (x_.rec.route.empty()) x_.rec.route = "proxy";

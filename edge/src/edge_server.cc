@@ -177,6 +177,12 @@ Status EdgeServer::reopen_access_log() {
   return writer ? writer->reopen() : ok();
 }
 
+Status EdgeServer::set_access_log(std::string target) {
+  const auto& writer = impl_->state->options.access_log;
+  if (!writer) return Error{Errc::invalid_argument, "this edge was started without an access log writer"};
+  return writer->retarget(std::move(target));
+}
+
 namespace {
 // Shared by every worker a call reaches; `done` runs when the last one lets go.
 std::shared_ptr<void> completion_token(std::function<void()> done) {

@@ -67,3 +67,28 @@ TEST(CheckConfig, UnreadableFileExits2) {
 
 }  // namespace
 }  // namespace sandboxd::testing
+
+namespace sandboxd::testing {
+namespace {
+
+// SPEC §9.5: the original's variables as a fragment that check-config accepts; a value that
+// cannot be converted is named on stderr with exit status 1.
+TEST(ConfigFromEnv, PrintsAFragmentThatCheckConfigAccepts) {
+  auto r = run({"/usr/bin/env", "SANDBOXD_IDLE_THRESHOLD_SECONDS=600", "HTTP_PORT=8081",
+                "SANDBOXD_API_TOKENS=ops=0123456789abcdef0123456789abcdef", SANDBOXD_BIN,
+                "config", "from-env"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("threshold: 10m"), std::string::npos) << r.out;
+  TempDir dir;
+  const std::string file = dir.write("sandboxd.yaml", r.out);
+  auto checked = run({SANDBOXD_BIN, "check-config", "-c", file});
+  EXPECT_EQ(checked.status, 0) << r.out << checked.out << checked.err;
+
+  auto bad = run({"/usr/bin/env", "HTTP_PORT=http", SANDBOXD_BIN, "config", "from-env"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("HTTP_PORT: not a port (1-65535); left out"), std::string::npos) << bad.err;
+  EXPECT_EQ(run({SANDBOXD_BIN, "config", "from-yaml"}).status, 2);
+}
+
+}  // namespace
+}  // namespace sandboxd::testing

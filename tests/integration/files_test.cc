@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "raw_http.h"
 #include "sandboxd_fixture.h"
@@ -25,13 +24,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUnknownId = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 constexpr std::size_t kCap = 64 * 1024;  // files.read_max and files.write_max below
-
-std::string read_host(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 bool exists_no_follow(const std::string& path) {
   struct stat st {};
@@ -458,7 +450,7 @@ TEST_F(Files, SymlinksDotDotAndAbsolutePathsNeverLeaveTheWorkspace) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(outside)) names.push_back(e.path().filename());
   EXPECT_EQ(names, std::vector<std::string>{"secret"});
-  EXPECT_EQ(read_host(outside + "/secret"), "top secret\n");
+  EXPECT_EQ(read_whole(outside + "/secret"), "top secret\n");
   EXPECT_FALSE(exists_no_follow("/etc/sandboxd-evil"));
   EXPECT_FALSE(exists_no_follow("/tmp/sandboxd-evil"));
   EXPECT_FALSE(exists_no_follow(sibling));

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -26,11 +25,6 @@ const std::regex kContainerId("^[0-9a-f]{64}$");
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 std::vector<std::string> ids_of(const json::value& items) {
@@ -161,7 +155,7 @@ TEST_F(Lifecycle, LegacyCreateGetListExecWakeDestroyReviveAndPurge) {
   EXPECT_EQ(sd().del("/sandbox/" + id).status, 404);
   EXPECT_EQ(ids_of(sd().get("/sandboxes").json), std::vector<std::string>{other});
   EXPECT_FALSE(engine_inspect("s-" + id));
-  EXPECT_EQ(read_file(sd().workspace(id) + "/marker"), "kept\n");
+  EXPECT_EQ(read_whole(sd().workspace(id) + "/marker"), "kept\n");
 
   // Revive: same id and owner, in lower case; the workspace is attached again.
   Answer revived = sd().post(
@@ -370,13 +364,13 @@ TEST_F(Lifecycle, WorkspaceSurvivesStopStartAndDestroyButNotPurge) {
   ASSERT_FALSE(id.empty());
   std::string ws = sd().workspace(id);
   // Seeded from the image's /opt/sandbox-skel, owned by the sandbox user.
-  EXPECT_NE(read_file(ws + "/README.md").find("sandbox-skel"), std::string::npos);
+  EXPECT_NE(read_whole(ws + "/README.md").find("sandbox-skel"), std::string::npos);
   EXPECT_TRUE(fs::is_directory(ws + "/workspace"));
 
   Answer wrote = exec(id, {"sh", "-c", "echo hello > /home/sandbox/workspace/note.txt"});
   ASSERT_EQ(wrote.status, 200) << wrote.body;
   ASSERT_EQ(wrote.json.at("exit_code"), json::value(0)) << wrote.body;
-  EXPECT_EQ(read_file(ws + "/workspace/note.txt"), "hello\n");
+  EXPECT_EQ(read_whole(ws + "/workspace/note.txt"), "hello\n");
   struct stat st {};
   ASSERT_EQ(stat((ws + "/workspace/note.txt").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 1000u);
@@ -384,13 +378,13 @@ TEST_F(Lifecycle, WorkspaceSurvivesStopStartAndDestroyButNotPurge) {
   auto cat = [&] { return exec(id, {"cat", "/home/sandbox/workspace/note.txt"}).str("stdout"); };
   ASSERT_TRUE(wait_init_ready(id));
   ASSERT_EQ(sd().post("/v1/sandboxes/" + id + "/stop").status, 200);
-  EXPECT_EQ(read_file(ws + "/workspace/note.txt"), "hello\n");
+  EXPECT_EQ(read_whole(ws + "/workspace/note.txt"), "hello\n");
   ASSERT_EQ(sd().post("/v1/sandboxes/" + id + "/start").status, 200);
   EXPECT_EQ(cat(), "hello\n");
 
   ASSERT_TRUE(wait_init_ready(id));
   ASSERT_EQ(sd().del("/v1/sandboxes/" + id + "?keep_workspace=true").status, 204);
-  EXPECT_EQ(read_file(ws + "/workspace/note.txt"), "hello\n");
+  EXPECT_EQ(read_whole(ws + "/workspace/note.txt"), "hello\n");
   Answer revived = sd().post("/v1/sandboxes",
                              R"({"id":")" + id + R"(","project":{"id":"p","user_id":"u"}})");
   ASSERT_EQ(revived.status, 201) << revived.body;

@@ -91,6 +91,7 @@ TEST_F(TenancyTest, ATenantCannotSeeClaimExecInOrPurgeAnotherTenantsSandbox) {
   EXPECT_EQ(listed.body.find(mine), std::string::npos) << listed.body;
   EXPECT_EQ(as(kBob, "GET", "/v1/sandboxes?user_id=alice").status, 403);
   EXPECT_EQ(as(kBob, "GET", "/sandboxes?external_user_id=alice").status, 403);
+  EXPECT_EQ(as(kBob, "GET", "/v1/events?user_id=alice").status, 403);
   EXPECT_EQ(as(kBob, "GET", "/metrics").status, 403);
   EXPECT_EQ(as(kBob, "GET", "/v1/certificates").status, 403);
 

@@ -6,18 +6,12 @@
 #include "docker_proxy.h"
 #include "raw_http.h"
 
-#include <fstream>
 #include <set>
 
 namespace sandboxd::testing {
 namespace {
 
 using Reconcile = SandboxdTest;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string label_of(const json::object& container, const std::string& key) {
   const json::value* labels = container.if_contains("Labels");
@@ -178,7 +172,7 @@ TEST_F(Reconcile, ContainerRemovedBehindTheBackIsRecordedAndRecreatedOnStart) {
   EXPECT_TRUE(wait_until([&] {
     return !sd().get("/sandbox/" + id).json.at("row").get_object().contains("container_id");
   }, 10s)) << sd().get("/sandbox/" + id).body;
-  EXPECT_EQ(read_file(sd().workspace(id) + "/workspace/keep.txt"), "precious\n");
+  EXPECT_EQ(read_whole(sd().workspace(id) + "/workspace/keep.txt"), "precious\n");
 
   Answer started = sd().post("/v1/sandboxes/" + id + "/start");
   ASSERT_EQ(started.status, 200) << started.body;

@@ -207,6 +207,71 @@ TEST_F(RestartKeyReloadTest, NewEdgeListenIsNamedAndTheOldListenerKeepsServing) 
   EXPECT_TRUE(wait_until([&] { return metrics_say("sandboxd_config_restart_pending 0"); }, 5s));
 }
 
+// edge.timeouts.header_read is live (SPEC §9.2), for the control API's own connections too.
+class ControlTimeoutReloadTest : public SighupTest {};
+
+TEST_F(ControlTimeoutReloadTest, AShorterHeaderReadCutsAStalledControlRequest) {
+  SandboxdConfig shorter;
+  shorter.edge_lines = "  timeouts:\n    header_read: 1s\n";
+  sd().rewrite_config(shorter);
+  ASSERT_TRUE(reload_and_wait("config reloaded"));
+  EXPECT_EQ(sd().log().find("need a restart"), std::string::npos) << sd().log();
+  RawConnection stalled(sd().port());
+  stalled.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // the head never ends
+  // 15 s before the reload; now about 1 s.
+  EXPECT_TRUE(stalled.wait_closed(6s)) << "a stalled head outlived the reloaded header_read";
+}
+
+// log.access_log is live (SPEC §9.2): a SIGHUP turns it on, moves it and turns it off.
+class AccessLogReloadTest : public SighupTest {
+ protected:
+  static SandboxdConfig with_access_log(const std::string& target) {
+    SandboxdConfig c;
+    c.extra = "log:\n  access_log: \"" + target + "\"\n";
+    return c;
+  }
+  ::testing::AssertionResult switch_to(const std::string& target) {
+    sd().rewrite_config(with_access_log(target));
+    return reload_and_wait("config reloaded");
+  }
+  // One request through the edge for an unknown host: the edge answers it and logs it.
+  void request(const std::string& host) {
+    RawConnection c(sd().edge_port());
+    c.send(get_request(host));
+    ASSERT_TRUE(c.read_response()) << host;
+  }
+  bool logged(const std::string& path, const std::string& host) {
+    return read_whole(path).find(host) != std::string::npos;
+  }
+
+  TempDir logs_;
+};
+
+TEST_F(AccessLogReloadTest, ASighupTurnsItOnMovesItAndTurnsItOff) {
+  const std::string a = logs_.path() + "/a.log";
+  const std::string b = logs_.path() + "/b.log";
+  request("before.example");  // off by default
+
+  ASSERT_TRUE(switch_to(a));
+  request("first.example");
+  ASSERT_TRUE(wait_until([&] { return logged(a, "first.example"); }, 5s)) << read_whole(a);
+  ASSERT_TRUE(switch_to(b));
+  request("second.example");
+  ASSERT_TRUE(wait_until([&] { return logged(b, "second.example"); }, 5s)) << read_whole(b);
+  ASSERT_TRUE(switch_to(""));
+  request("unlogged.example");
+  // Back on: a line written after the one sent while off shows that one was never kept.
+  ASSERT_TRUE(switch_to(b));
+  request("third.example");
+  ASSERT_TRUE(wait_until([&] { return logged(b, "third.example"); }, 5s)) << read_whole(b);
+
+  EXPECT_FALSE(logged(a, "before.example"));
+  EXPECT_FALSE(logged(a, "second.example")) << "a line went to the old target";
+  EXPECT_FALSE(logged(b, "first.example"));
+  EXPECT_FALSE(logged(a, "unlogged.example") || logged(b, "unlogged.example"));
+  EXPECT_EQ(sd().log().find("need a restart"), std::string::npos) << sd().log();
+}
+
 }  // namespace
 }  // namespace sandboxd::testing
 

@@ -190,6 +190,63 @@ double Sandboxd::metric(const std::string& series) {
   return std::strtod(text.c_str() + at + line.size(), nullptr);
 }
 
+SseStream parse_sse(const std::string& body) {
+  SseStream out;
+  out.retry_first = body.starts_with("retry: 2000\n\n");
+  std::size_t at = 0;
+  while (at < body.size()) {
+    std::size_t end = body.find("\n\n", at);
+    if (end == std::string::npos) end = body.size();
+    std::string block = body.substr(at, end - at);
+    at = end + 2;
+    if (block == ": ping") {
+      ++out.pings;
+      continue;
+    }
+    SseEvent e;
+    bool any = false;
+    std::size_t pos = 0;
+    while (pos < block.size()) {
+      std::size_t nl = block.find('\n', pos);
+      if (nl == std::string::npos) nl = block.size();
+      std::string line = block.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (line.starts_with("id: ")) {
+        e.id = std::stoll(line.substr(4));
+        any = true;
+      } else if (line.starts_with("event: ")) {
+        e.event = line.substr(7);
+      } else if (line.starts_with("data: ")) {
+        boost::system::error_code ec;
+        e.data = json::parse(line.substr(6), ec);
+      }
+    }
+    if (any) out.events.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string dechunked(const std::string& raw) {
+  std::size_t at = raw.find("\r\n\r\n");
+  if (at == std::string::npos) return "";
+  at += 4;
+  std::string body;
+  for (;;) {
+    const std::size_t eol = raw.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    std::size_t size = 0;
+    try {
+      size = std::stoul(raw.substr(at, eol - at), nullptr, 16);
+    } catch (const std::exception&) {
+      break;
+    }
+    if (size == 0 || eol + 2 + size + 2 > raw.size()) break;
+    body.append(raw, eol + 2, size);
+    at = eol + 2 + size + 2;
+  }
+  return body;
+}
+
 bool ensure_test_image(std::string* problem) {
   static std::optional<std::string> outcome;  // "" when the image is there
   if (!outcome) {
@@ -305,12 +362,12 @@ std::string Sandboxd::yaml() const {
 
 Sandboxd::~Sandboxd() { kill9(); }
 
-namespace {
-
 std::string read_whole(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
+
+namespace {
 
 // The first line of `text` from `offset` on that contains `needle`.
 std::optional<std::string> line_with(const std::string& text, std::size_t offset,

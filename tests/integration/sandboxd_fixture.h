@@ -258,6 +258,29 @@ inline double idle_reaper_stops(Sandboxd& s) {
   return s.metric(R"(sandboxd_reaper_stops_total{reason="idle",band=""})");
 }
 
+// Server-Sent Events as the control API writes them (SPEC §2.7.4, §2.7.12).
+struct SseEvent {
+  long long id = 0;
+  std::string event;
+  json::value data;  // the `data:` line parsed as JSON
+};
+
+struct SseStream {
+  bool retry_first = false;
+  int pings = 0;
+  std::vector<SseEvent> events;
+};
+
+// The events of an SSE body; a block without `id:` (or cut off at the end) is left out.
+SseStream parse_sse(const std::string& body);
+
+// The body received so far of a chunked response (`raw` is the whole response as read, head
+// included); a chunk not yet complete is left out.
+std::string dechunked(const std::string& raw);
+
+// The whole file; "" when it cannot be read.
+std::string read_whole(const std::string& path);
+
 // JSON text of an argv.
 std::string json_argv(const std::vector<std::string>& argv);
 

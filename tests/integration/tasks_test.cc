@@ -18,64 +18,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct SseEvent {
-  long long id = 0;
-  std::string event;
-  json::value data;  // the envelope {"id","type","ts","data"}
-};
-
-struct SseStream {
-  bool retry_first = false;
-  int pings = 0;
-  std::vector<SseEvent> events;
-};
-
-SseStream parse_sse(const std::string& body) {
-  SseStream out;
-  out.retry_first = body.starts_with("retry: 2000\n\n");
-  std::size_t at = 0;
-  while (at < body.size()) {
-    std::size_t end = body.find("\n\n", at);
-    if (end == std::string::npos) end = body.size();
-    std::string block = body.substr(at, end - at);
-    at = end + 2;
-    if (block == ": ping") {
-      ++out.pings;
-      continue;
-    }
-    SseEvent e;
-    bool any = false;
-    std::size_t pos = 0;
-    while (pos < block.size()) {
-      std::size_t nl = block.find('\n', pos);
-      if (nl == std::string::npos) nl = block.size();
-      std::string line = block.substr(pos, nl - pos);
-      pos = nl + 1;
-      if (line.starts_with("id: ")) {
-        e.id = std::stoll(line.substr(4));
-        any = true;
-      } else if (line.starts_with("event: ")) {
-        e.event = line.substr(7);
-      } else if (line.starts_with("data: ")) {
-        boost::system::error_code ec;
-        e.data = json::parse(line.substr(6), ec);
-      }
-    }
-    if (any) out.events.push_back(std::move(e));
-  }
-  return out;
-}
-
 std::string text_of(const SseEvent& e) { return str_of(e.data.at("data"), "text"); }
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 std::string hex(const unsigned char* p, std::size_t n) {
@@ -167,7 +114,7 @@ class Tasks : public SandboxdTest {
   // The secret of the sandbox's runtimed as SPEC §6.2 derives it, from node.key and the
   // stored generation; also checks the stored hash.
   std::string runtimed_secret(const std::string& id) {
-    std::string key = read_file(sd().data_dir() + "/state/node.key");
+    std::string key = read_whole(sd().data_dir() + "/state/node.key");
     EXPECT_EQ(key.size(), 32u);
     sqlite3* db = nullptr;
     std::string db_path = sd().data_dir() + "/state/sandboxd.db";

@@ -9,10 +9,11 @@
 // disk, a pipe nobody reads) the line is dropped and counted in `dropped()`; lines that a
 // write error loses are counted there too.
 //
-// The target is "stderr" (fd 2, never closed) or a file path, opened with
-// O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC and mode 0640. `reopen()` opens the path again (for
-// SIGHUP and logrotate): lines go to the new file from the next write; if the open fails,
-// the old file stays. Lines from one shard keep their order; lines of different shards
+// The target is "stderr" (fd 2, never closed), a file path, opened with
+// O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC and mode 0640, or "" (off: lines are dropped before
+// they are buffered, uncounted). `reopen()` opens the path again (for SIGHUP and logrotate)
+// and `retarget()` switches to another target (SIGHUP with a new log.access_log): lines go
+// there from the next write; if the open fails, the old target stays. Lines from one shard keep their order; lines of different shards
 // interleave whole.
 //
 // Thread safety: everything is thread-safe. Shards live as long as the writer. The
@@ -47,6 +48,8 @@ class AccessLogWriter {
    public:
     // One line, without its newline. Never waits for I/O.
     void append(std::string_view line);
+    // False while the target is "": a producer need not build its lines.
+    bool enabled() const;
 
    private:
     friend struct State;
@@ -63,9 +66,10 @@ class AccessLogWriter {
   AccessLogWriter(const AccessLogWriter&) = delete;
   AccessLogWriter& operator=(const AccessLogWriter&) = delete;
 
-  const std::string& target() const;
+  std::string target() const;
   Shard& add_shard();
   Status reopen();
+  Status retarget(std::string target);
   // Writes what is buffered now; false if that took longer than `limit`.
   bool flush(std::chrono::milliseconds limit);
   std::uint64_t dropped() const;

@@ -74,6 +74,9 @@ class EdgeServer {
   // Opens the access log file again (SIGHUP, logrotate); ok when there is none or it is
   // stderr. On failure the old file stays in use.
   Status reopen_access_log();
+  // SIGHUP with a new log.access_log: "" turns it off, "stderr" or a path moves it (a path
+  // that cannot be opened keeps the old target and is the error). Thread-safe.
+  Status set_access_log(std::string target);
   // From any thread. `done` runs once every worker has finished what it was doing when this
   // was called, so no request still acts on a route table published before the call (SPEC
   // §4.4 step 4). It runs on a worker thread, or at once when no worker runs.

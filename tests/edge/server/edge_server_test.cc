@@ -1366,6 +1366,36 @@ TEST_F(EdgeServerTest, IdleTunnelIsCountedAsIdle) {
 
 // ---- the access log file (SPEC §3.11) ----
 
+// SIGHUP with a new log.access_log (SPEC §9.2, a live key): lines go to the new target from
+// the next write, none while it is "", and a target that cannot be opened keeps the old one.
+TEST_F(EdgeServerTest, RetargetMovesAccessLinesToTheNewTargetOrTurnsThemOff) {
+  const std::string a = dir_ + "/a.log";
+  const std::string b = dir_ + "/b.log";
+  auto opened = AccessLogWriter::open(a);
+  ASSERT_TRUE(opened) << opened.error().message();
+  AccessLogWriter& w = **opened;
+  AccessLogWriter::Shard& shard = w.add_shard();
+  shard.append("one");
+  ASSERT_TRUE(w.flush(5s));
+  ASSERT_TRUE(w.retarget(b));
+  EXPECT_EQ(w.target(), b);
+  shard.append("two");
+  ASSERT_TRUE(w.flush(5s));
+  ASSERT_TRUE(w.retarget(""));
+  EXPECT_FALSE(shard.enabled());
+  shard.append("dropped");
+  ASSERT_TRUE(w.flush(5s));
+  EXPECT_FALSE(w.retarget(dir_ + "/missing-dir/c.log"));
+  EXPECT_EQ(w.target(), "");
+  ASSERT_TRUE(w.retarget(b));
+  EXPECT_TRUE(shard.enabled());
+  shard.append("three");
+  ASSERT_TRUE(w.flush(5s));
+  EXPECT_EQ(read_lines(a), (std::vector<std::string>{"one"}));
+  EXPECT_EQ(read_lines(b), (std::vector<std::string>{"two", "three"}));
+  EXPECT_EQ(w.dropped(), 0u) << "turned off is not dropped";
+}
+
 TEST_F(EdgeServerTest, AccessLinesReachTheFileWithinASecond) {
   const std::string path = dir_ + "/default.log";
   auto writer = AccessLogWriter::open(path);  // the default flush interval
@@ -1534,8 +1564,13 @@ TEST(EdgeAccessLogWriter, OpensStderrAndRefusesAPathItCannotOpen) {
   ASSERT_FALSE(bad);
   EXPECT_TRUE(contains(bad.error().message(), "/nonexistent-dir/access.log"))
       << bad.error().message();
-  EXPECT_FALSE(AccessLogWriter::open(""));
+  auto off = AccessLogWriter::open("");
+  ASSERT_TRUE(off) << off.error().message();
+  EXPECT_TRUE((*off)->reopen());
+  EXPECT_FALSE((*off)->add_shard().enabled());
 }
+
+
 
 }  // namespace
 }  // namespace sandboxd::edge

@@ -85,8 +85,11 @@ TEST(RuntimedTasks, CommandEventsComeInOrderAndArePersisted) {
   EXPECT_TRUE(done.at("devserver").as_object().contains("state"));
   EXPECT_EQ(t["last_event_id"].as_int64(), static_cast<std::int64_t>(events.size()));
 
-  // On disk: the same lines, the done data, the request and the raw output.
+  // On disk: the same lines, the done data, the request and the raw output. The journal
+  // writes result.json last, after the events, and a moment after the task reads final.
   std::string dir = rt.task_dir(id);
+  ASSERT_TRUE(wait_until([&] { return parse_json_object(read_file(dir + "/result.json")).has_value(); },
+                         std::chrono::seconds(5)));
   std::string file;
   for (const auto& l : lines) file += l + "\n";
   EXPECT_EQ(read_file(dir + "/events.ndjson"), file);
