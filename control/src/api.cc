@@ -2,6 +2,7 @@
 
 #include "audit_api.h"
 #include "events_api.h"
+#include "llm_txt.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/ulid.h"
@@ -186,6 +187,26 @@ void Api::add_routes() {
                co_return r;
              },
              true});
+  add_route({"GET", "/llm.txt",
+             [](Request&) -> boost::asio::awaitable<Response> {
+               Response r;
+               r.content_type = "text/plain; charset=utf-8";
+               r.headers.emplace_back("Cache-Control", "public, max-age=300");
+               r.body = std::string(llm_txt());
+               co_return r;
+             },
+             true});
+  // Snapshots (SPEC §2.8, §2.5.11): routed, authenticated, then 501 with no side effect.
+  auto not_yet = [](Request& r) -> boost::asio::awaitable<Response> {
+    co_return error_answer(r, ApiError{501, "not_implemented", "snapshots are not available in this version", {}});
+  };
+  add_route({"POST", "/v1/snapshots", not_yet, false, true});
+  add_route({"GET", "/v1/snapshots", not_yet});
+  add_route({"GET", "/v1/snapshots/{snapshot}", not_yet});
+  add_route({"DELETE", "/v1/snapshots/{snapshot}", not_yet, false, true});
+  add_route({"POST", "/sandbox/{id}/snapshots", not_yet, false, true});
+  add_route({"GET", "/sandbox/{id}/snapshots", not_yet});
+  add_route({"POST", "/sandbox/{id}/restore", not_yet, false, true});
   // Legacy routes (SPEC §2.5).
   add_route({"POST", "/sandbox", bind(&Api::legacy_create), false, true, true});
   add_route({"GET", "/sandboxes", bind(&Api::legacy_list)});

@@ -30,6 +30,30 @@ class Auth : public SandboxdTest {
   }
 };
 
+// GET /llm.txt is open and cacheable (SPEC §2.5.12); snapshot routes are routed, need a
+// token, and answer 501 in their family's envelope with no side effect (SPEC §2.8).
+TEST_F(Auth, LlmTxtIsOpenAndSnapshotRoutesAre501AfterAuthentication) {
+  Answer llm = as("", "GET", "/llm.txt");
+  EXPECT_EQ(llm.status, 200);
+  EXPECT_EQ(llm.header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(llm.header("cache-control"), "public, max-age=300");
+  EXPECT_NE(llm.body.find("POST /v1/sandboxes"), std::string::npos) << llm.body;
+
+  EXPECT_EQ(as("", "POST", "/v1/snapshots").status, 401);
+  const std::string admin = std::string("Bearer ") + kAdmin;
+  Answer v1 = as(admin, "POST", "/v1/snapshots", "not even json");
+  EXPECT_EQ(v1.status, 501) << v1.body;
+  EXPECT_EQ(v1.error_code(), "not_implemented");
+  EXPECT_EQ(v1.json.at("error").at("retryable"), json::value(false)) << v1.body;
+  EXPECT_EQ(as(admin, "GET", "/v1/snapshots/01KZ3NDEKTSV4RRFFQ69G5FAVB").status, 501);
+  EXPECT_EQ(as(admin, "DELETE", "/v1/snapshots/anything").status, 501);
+  Answer legacy = as(admin, "POST", "/sandbox/01KZ3NDEKTSV4RRFFQ69G5FAVB/restore");
+  EXPECT_EQ(legacy.status, 501);
+  EXPECT_EQ(legacy.body, R"({"error":"snapshots are not available in this version","code":"not_implemented"})");
+  EXPECT_EQ(as(std::string("Bearer ") + kReader, "POST", "/v1/snapshots").status, 403);
+  EXPECT_EQ(as(admin, "GET", "/v1/sandboxes").json.at("sandboxes").as_array().size(), 0u);
+}
+
 TEST_F(Auth, TokensAreCheckedOnEveryRouteButTheOpenOnes) {
   // Open routes need nothing (the fixture's readiness wait already went through /readyz).
   EXPECT_EQ(as("", "GET", "/healthz").status, 200);
