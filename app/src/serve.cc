@@ -137,6 +137,7 @@ int run_serve(const CommonFlags& flags) {
   sigaddset(&wait_set, SIGTERM);
   sigaddset(&wait_set, SIGINT);
   sigaddset(&wait_set, SIGHUP);
+  sigaddset(&wait_set, SIGUSR1);
   sigaddset(&wait_set, fatal_signal());
   pthread_sigmask(SIG_BLOCK, &wait_set, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -179,14 +180,16 @@ int run_serve(const CommonFlags& flags) {
   for (;;) {
     int sig = 0;
     if (sigwait(&wait_set, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      // SPEC §3.11: the access log is reopened (for rotation); then §9.4's reload.
+    if (sig == SIGHUP || sig == SIGUSR1) {
+      // SPEC §3.11, §9.4: both reopen the access log (for logrotate); SIGHUP then reloads.
+      const char* name = sig == SIGHUP ? "SIGHUP" : "SIGUSR1";
       if (Status reopened = (*plane)->reopen_logs(); !reopened) {
-        kLog.error("SIGHUP: cannot reopen the access log", {{"error", reopened.error().message()}});
+        kLog.error(std::string(name) + ": cannot reopen the access log",
+                   {{"error", reopened.error().message()}});
       } else {
-        kLog.info("SIGHUP: access log reopened");
+        kLog.info(std::string(name) + ": access log reopened");
       }
-      reload_config(flags, running, **plane);
+      if (sig == SIGHUP) reload_config(flags, running, **plane);
       continue;
     }
     if (sig == fatal_signal()) {

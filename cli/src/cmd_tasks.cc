@@ -182,6 +182,30 @@ CliResult<int> cmd_task_ls(Context& c) {
     if (auto st = c.out_document(doc); !st) return st.error();
     return 0;
   }
+  // List items stop at finished_at (SPEC §2.4): the EXIT column of a finished command
+  // task comes from its own object, read for the first kExitLookups rows.
+  constexpr std::size_t kExitLookups = 100;
+  std::size_t looked = 0;
+  for (auto& item : all) {
+    if (looked == kExitLookups) break;
+    if (!item.is_object()) continue;
+    json::object& t = item.get_object();
+    const std::string status = str_field(t, "status");
+    if (str_field(t, "agent") != "command" || status == "queued" || status == "running" ||
+        t.contains("exit_code")) {
+      continue;
+    }
+    ++looked;
+    ApiRequest one;
+    one.path = tasks_path(*sid) + "/" + str_field(t, "id");
+    auto reply = c.api.call(one);
+    if (!reply || reply->status != 200) continue;  // the row keeps "-"
+    auto full = c.object_of(*reply);
+    if (!full) continue;
+    for (const char* key : {"exit_code", "duration_ms"}) {
+      if (auto it = full->find(key); it != full->end()) t[key] = it->value();
+    }
+  }
   if (auto st = c.out(render_task_table(all, c.now())); !st) return st.error();
   return 0;
 }

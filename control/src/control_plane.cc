@@ -160,6 +160,11 @@ struct Runtime : ReadinessSource, MetricsSource, std::enable_shared_from_this<Ru
       w.family("sandboxd_memory_available_bytes", "gauge", "MemAvailable from /proc/meminfo.");
       w.sample("sandboxd_memory_available_bytes", {}, static_cast<double>(mem->available_bytes));
     }
+    const SandboxService::Orphans orphans = service.orphans();
+    w.family("sandboxd_reconciler_orphans", "gauge",
+             "Containers and workspace directories without a row at the last reconciliation.");
+    w.sample("sandboxd_reconciler_orphans", {{"kind", "container"}}, static_cast<double>(orphans.containers));
+    w.sample("sandboxd_reconciler_orphans", {{"kind", "workspace"}}, static_cast<double>(orphans.workspaces));
     w.family("sandboxd_pressure_band", "gauge", "Active memory pressure band (0 = none).");
     w.sample("sandboxd_pressure_band", {}, pressure_band);
     const std::size_t execs = service.execs_running();

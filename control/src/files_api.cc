@@ -289,6 +289,8 @@ boost::asio::awaitable<Response> FilesApi::write(Request& r) {
     kLog.warn("cannot record the file.put audit row",
               {{"id", row->id}, {"error", audited.error().message()}});
   }
+  const std::string sandbox_id = row->id;
+  co_await service_.touch(sandbox_id);  // SPEC §4.1: a file write is activity
   co_return json_answer(200, write_json(rel, *written));
 }
 

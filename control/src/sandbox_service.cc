@@ -137,6 +137,16 @@ asio::awaitable<Status> SandboxService::save(const store::SandboxRow& row,
   co_return st;
 }
 
+asio::awaitable<void> SandboxService::touch(const std::string& id) {
+  store::ActivityMark mark{id, clock_.unix_ms()};
+  store::WriteJob job = [mark](store::Tx& tx) {
+    return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
+  };
+  if (Status st = co_await store_write(store_, std::move(job)); !st) {
+    kLog.warn("activity not recorded", {{"id", id}, {"error", st.error().message()}});
+  }
+}
+
 asio::awaitable<Status> SandboxService::record_audit(const Actor& actor, std::string action,
                                                      const std::string& id, std::string detail) {
   store::AuditRow row = audit(actor, std::move(action), id, std::move(detail));
@@ -1082,11 +1092,7 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
   docker::ExecOptions options;
   options.timeout = req.timeout;
   options.on_output = std::move(on_output);
-  store::ActivityMark mark{id, clock_.unix_ms()};
-  store::WriteJob touch_start = [mark](store::Tx& tx) {
-    return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
-  };
-  co_await store_write(store_, std::move(touch_start));
+  co_await touch(id);
   docker::ExecSpec spec = exec_spec(req, config_, exec_id);
   std::optional<Result<docker::ExecResult>> finished;
   if (cancel) {
@@ -1099,18 +1105,11 @@ asio::awaitable<ApiResult<ExecOutput>> SandboxService::exec(const std::string& i
   }
   if (!finished) {
     // The client left: end the command's whole process tree (SPEC §2.6.8), in the background.
-    docker::ExecSpec killer;
-    killer.cmd = {"sh", "-c", std::string(kCancelScript), "sandboxd-exec-cancel", exec_id};
-    killer.user = spec.user;
-    auto killed = co_await docker_.exec_detached(*row->container_id, killer);
+    const bool killed = co_await end_exec(*row->container_id, spec.user, exec_id);
     kLog.info("exec cancelled: the client went away",
-              {{"id", id}, {"exec_id", exec_id}, {"kill_started", killed.has_value()}});
+              {{"id", id}, {"exec_id", exec_id}, {"kill_started", killed}});
   }
-  mark.last_active_at = clock_.unix_ms();
-  store::WriteJob touch_end = [mark](store::Tx& tx) {
-    return store::sandbox_repo::touch_activity(tx, std::span(&mark, 1));
-  };
-  co_await store_write(store_, std::move(touch_end));
+  co_await touch(id);
   if (!finished) co_return ApiError::invalid("cancelled: the client went away");
   auto& result = *finished;
   if (!result) co_return docker_answer(result.error());
@@ -1148,7 +1147,31 @@ asio::awaitable<ApiResult<std::string>> SandboxService::exec_detached(const std:
   auto docker_exec = co_await docker_.exec_detached(*row->container_id, spec);
   if (!docker_exec) co_return docker_answer(docker_exec.error());
   kLog.info("exec detached", {{"id", id}, {"exec_id", exec_id}, {"docker_exec", *docker_exec}});
+  // SPEC §2.6.8: a detached command gets timeout_s only when it was given.
+  if (req.timeout_given) {
+    asio::co_spawn(executor_, end_exec_after(*row->container_id, spec.user, exec_id, req.timeout),
+                   asio::detached);
+  }
   co_return exec_id;
+}
+
+asio::awaitable<bool> SandboxService::end_exec(std::string container_id, std::string user,
+                                               std::string exec_id) {
+  docker::ExecSpec killer;
+  killer.cmd = {"sh", "-c", std::string(kCancelScript), "sandboxd-exec-cancel", exec_id};
+  killer.user = std::move(user);
+  auto started = co_await docker_.exec_detached(container_id, killer);
+  co_return started.has_value();
+}
+
+asio::awaitable<void> SandboxService::end_exec_after(std::string container_id, std::string user,
+                                                     std::string exec_id,
+                                                     std::chrono::milliseconds after) {
+  asio::steady_timer timer(executor_, after);
+  co_await timer.async_wait(nothrow);
+  // A command that ended already leaves nothing to signal; a removed container fails here.
+  const bool started = co_await end_exec(std::move(container_id), std::move(user), exec_id);
+  kLog.info("detached exec timed out; ended", {{"exec_id", exec_id}, {"kill_started", started}});
 }
 
 asio::awaitable<std::optional<docker::ContainerInfo>> SandboxService::inspect_container(
@@ -1187,6 +1210,7 @@ asio::awaitable<Status> SandboxService::reconcile_all() {
   auto containers = co_await docker_.container_list(options);
   if (!containers) co_return containers.error();
   std::map<std::string, docker::ContainerSummary> by_id;
+  std::size_t orphan_containers = 0;
   for (auto& c : *containers) {
     if (auto probe = c.labels.find("sandboxd.skeleton");
         probe != c.labels.end() && probe->second == "true") {
@@ -1202,6 +1226,7 @@ asio::awaitable<Status> SandboxService::reconcile_all() {
     auto parsed = label == c.labels.end() ? Result<Ulid>(Error{}) : Ulid::parse(label->second);
     if (!parsed || parsed->str() != label->second) {
       kLog.warn("orphan container", {{"container", c.id}, {"reason", "bad sandboxd.id label"}});
+      ++orphan_containers;
       continue;
     }
     by_id[label->second] = c;
@@ -1218,11 +1243,17 @@ asio::awaitable<Status> SandboxService::reconcile_all() {
   for (const auto& [id, c] : by_id) {
     if (!known.contains(id)) {
       kLog.warn("orphan container", {{"container", c.id}, {"id", id}, {"reason", "no row"}});
+      ++orphan_containers;
     }
   }
+  std::size_t orphan_workspaces = 0;
   for (const auto& dir : workspaces_.list_ids()) {
-    if (!known.contains(dir)) kLog.warn("orphan workspace", {{"dir", dir}});
+    if (!known.contains(dir)) {
+      kLog.warn("orphan workspace", {{"dir", dir}});
+      ++orphan_workspaces;
+    }
   }
+  orphans_ = Orphans{orphan_containers, orphan_workspaces};
   co_return ok();
 }
 

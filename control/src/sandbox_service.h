@@ -89,6 +89,15 @@ class SandboxService {
   // `trace`, when given, must outlive the call.
   asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor,
                                                       bool wait = true, WakeTrace* trace = nullptr);
+  // What the last reconciliation found without a row (SPEC §5.9): reported, never deleted.
+  struct Orphans {
+    std::size_t containers = 0;
+    std::size_t workspaces = 0;
+  };
+  Orphans orphans() const { return orphans_; }
+  // SPEC §4.1: API work that counts as activity (exec start and end, task start and end, a
+  // file write) moves last_active_at to now.
+  asio::awaitable<void> touch(const std::string& id);
   // SPEC §5.10: `start` of an always_on sandbox, only while it is still `stopped` with stop
   // reason `reason` (checked under the id's lock, again after admission). nullopt when it
   // no longer is (stopped through the API meanwhile, destroyed, policy changed, …).
@@ -217,6 +226,11 @@ class SandboxService {
   // wake_locked in two halves: store `waking`, then bring the container up.
   asio::awaitable<Status> mark_waking(store::SandboxRow& row, const Actor& actor);
   asio::awaitable<ApiResult<store::SandboxRow>> finish_wake(store::SandboxRow row);
+  // Runs the cancel script in the container: SIGTERM, then SIGKILL 5 s later, to every
+  // process of exec `exec_id`. True when Docker started it.
+  asio::awaitable<bool> end_exec(std::string container_id, std::string user, std::string exec_id);
+  asio::awaitable<void> end_exec_after(std::string container_id, std::string user,
+                                       std::string exec_id, std::chrono::milliseconds after);
   // `start`, but a row for which `wanted` (when given) is false is returned as it is.
   using RowCheck = std::function<bool(const store::SandboxRow&)>;
   asio::awaitable<ApiResult<store::SandboxRow>> start_if(const std::string& id, Actor actor,
@@ -253,6 +267,7 @@ class SandboxService {
   std::map<std::string, bool> oom_seen_;  // container id → an oom event preceded its die
   std::function<void()> on_change_;
   LifecycleEvents* events_ = nullptr;
+  Orphans orphans_;
   std::function<void(const store::SandboxRow&)> on_exit_;
   BeforeStop before_stop_;
   const RuntimedLink* runtimed_ = nullptr;

@@ -232,6 +232,8 @@ asio::awaitable<Status> TaskService::write_task(const store::TaskRow& row,
   };
   Status st = co_await store_write(store_, std::move(job));
   if (st) announce(from, row);
+  // SPEC §4.1: a task's start and end are activity, so the idle reaper counts from them.
+  if (st && from != row.status && row.status != "queued") co_await sandboxes_.touch(row.sandbox_id);
   co_return st;
 }
 

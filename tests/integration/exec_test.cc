@@ -251,6 +251,26 @@ TEST_F(Exec, DetachedCommandReturnsAtOnceAndEndsWithTheSandbox) {
   EXPECT_EQ(ps.str("stdout").find("sleep 600"), std::string::npos) << ps.body;
 }
 
+// SPEC §2.6.8: a detached command gets timeout_s only when it is given; then its whole
+// process tree ends, and one without it runs on.
+TEST_F(Exec, DetachedCommandWithATimeoutIsEndedWhenItRunsOut) {
+  std::string id = create_v1("u", "p");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+  Answer limited = exec(id, {"sh", "-c", "sleep 701 & exec sleep 702"}, R"("detach":true,"timeout_s":1)");
+  ASSERT_EQ(limited.status, 202) << limited.body;
+  Answer free_running = exec(id, {"sleep", "703"}, R"("detach":true)");
+  ASSERT_EQ(free_running.status, 202) << free_running.body;
+  std::string args;
+  auto running = [&](const char* what) {
+    args = exec(id, {"ps", "-o", "args"}).str("stdout");
+    return args.find(what) != std::string::npos;
+  };
+  ASSERT_TRUE(wait_until([&] { return running("sleep 702"); }, 10s)) << args;
+  EXPECT_TRUE(wait_until([&] { return !running("sleep 701") && !running("sleep 702"); }, 20s)) << args;
+  EXPECT_TRUE(running("sleep 703")) << args;
+}
+
 TEST_F(Exec, WakesAStoppedSandboxAndRefusesDestroyedOrUnknown) {
   std::string id = create_v1("u", "p");
   ASSERT_FALSE(id.empty());

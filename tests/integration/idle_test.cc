@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 
 namespace sandboxd::testing {
 namespace {
@@ -87,6 +88,46 @@ TEST_F(IdleTest, OpenEdgeConnectionKeepsItRunningUntilClosed) {
     }, 20s)) << (res ? res->body : "no answer");
     EXPECT_TRUE(stays_running(id, kHold));
   }
+  EXPECT_TRUE(stopped_by_reaper(id));
+}
+
+// SPEC §4.1: a task's end and a file write through the API are activity: last_active_at
+// (RFC 3339 seconds, so plain text order is time order) moves to them, and idle time counts
+// from there, not from the task's submit.
+TEST_F(IdleTest, TaskEndAndFileWritesCountAsActivity) {
+  std::string id = create_v1("u1", "idle-work");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_init_ready(id));
+  const std::string sandbox_path = "/v1/sandboxes/" + id;
+  auto last_active = [&] { return sd().get(sandbox_path).str("last_active_at"); };
+  Answer task = sd().post(sandbox_path + "/tasks", R"({"agent":"command","command":["sleep","5"]})");
+  ASSERT_EQ(task.status, 202) << task.body;
+  const std::string task_path = sandbox_path + "/tasks/" + task.str("id");
+  Answer done;
+  ASSERT_TRUE(wait_until([&] {
+    done = sd().get(task_path);
+    return done.str("status") == "succeeded";
+  }, 30s)) << done.body;
+  const std::string finished = done.str("finished_at");
+  ASSERT_FALSE(finished.empty()) << done.body;
+  EXPECT_TRUE(wait_until([&] { return last_active() >= finished; }, 5s))
+      << last_active() << " is before the task's end " << finished;
+
+  // A file write a second later moves it again.
+  const std::string before = last_active();
+  auto now_text = [] {
+    const std::time_t t = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return std::string(text);
+  };
+  ASSERT_TRUE(wait_until([&] { return now_text() > before; }, 5s));
+  Answer put = sd().call("PUT", sandbox_path + "/files?path=notes.txt", "kept awake\n",
+                         {"Content-Type: application/octet-stream"});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_TRUE(wait_until([&] { return last_active() > before; }, 5s)) << last_active();
   EXPECT_TRUE(stopped_by_reaper(id));
 }
 

@@ -102,6 +102,7 @@ class EdgeMetricsAndAccessLog : public SandboxdTest {
     return c;
   }
   std::string access_log() const { return logs_.path() + "/access.log"; }
+  void rotate_then_signal(int sig);
 
   std::optional<RawResponse> preview_get(const std::string& host) {
     RawConnection conn(sd().edge_port());
@@ -193,29 +194,37 @@ TEST_F(EdgeMetricsAndAccessLog, EdgeFamiliesHaveHelpAndTypeAndCountPreviewReques
   EXPECT_EQ(sd().log().find("\"client_ip\""), std::string::npos);
 }
 
-TEST_F(EdgeMetricsAndAccessLog, SighupReopensTheAccessLogAfterARotation) {
+// logrotate's move, then the signal: later lines go to the new file, none to the moved one.
+void EdgeMetricsAndAccessLog::rotate_then_signal(int sig) {
   std::string id = create_v1("u", "p");
   ASSERT_FALSE(id.empty());
   auto missing = preview_get(preview_host(id, 3999));  // an edge answer: port_not_exposed
   ASSERT_TRUE(missing);
-  auto read = [](const std::string& path) {
-    std::ifstream f(path);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  };
-  ASSERT_TRUE(wait_until([&] { return read(access_log()).find("port_not_exposed") != std::string::npos; },
+  ASSERT_TRUE(wait_until([&] { return read_whole(access_log()).find("port_not_exposed") != std::string::npos; },
                          std::chrono::seconds(3)));
   // Rotation: the file is moved away; without a reopen, lines would go on into the old one.
   const std::string rotated = access_log() + ".1";
   ASSERT_EQ(std::rename(access_log().c_str(), rotated.c_str()), 0);
-  sd().signal(SIGHUP);
+  sd().signal(sig);
   ASSERT_TRUE(wait_until([&] { return sd().log().find("access log reopened") != std::string::npos; },
                          std::chrono::seconds(5))) << sd().log();
   auto again = preview_get(preview_host("01ARZ3NDEKTSV4RRFFQ69G5FAV", 3000));
   ASSERT_TRUE(again);
-  EXPECT_TRUE(wait_until([&] { return read(access_log()).find("no_such_sandbox") != std::string::npos; },
-                         std::chrono::seconds(3))) << read(access_log());
-  EXPECT_EQ(read(rotated).find("no_such_sandbox"), std::string::npos);
+  EXPECT_TRUE(wait_until([&] { return read_whole(access_log()).find("no_such_sandbox") != std::string::npos; },
+                         std::chrono::seconds(3))) << read_whole(access_log());
+  EXPECT_EQ(read_whole(rotated).find("no_such_sandbox"), std::string::npos);
   EXPECT_TRUE(sd().get("/healthz").status == 200);  // still serving
+}
+
+TEST_F(EdgeMetricsAndAccessLog, SighupReopensTheAccessLogAfterARotation) {
+  rotate_then_signal(SIGHUP);
+  EXPECT_NE(sd().log().find("config reloaded"), std::string::npos);
+}
+
+// SPEC §9.4: SIGUSR1 only reopens log files (its default action would end the process).
+TEST_F(EdgeMetricsAndAccessLog, Sigusr1ReopensTheAccessLogAndReloadsNothing) {
+  rotate_then_signal(SIGUSR1);
+  EXPECT_EQ(sd().log().find("config reloaded"), std::string::npos) << sd().log();
 }
 
 class MetricsDisabled : public SandboxdTest {

@@ -6,6 +6,8 @@
 #include "docker_proxy.h"
 #include "raw_http.h"
 
+#include <sys/stat.h>
+
 #include <set>
 
 namespace sandboxd::testing {
@@ -267,6 +269,9 @@ TEST_F(Reconcile, BootPassConvergesWhatChangedWhileSandboxdWasDown) {
     ASSERT_EQ(made.status, 201) << made.body;
   }
 
+  const std::string stray_dir = sd().workspace("01KZ3NDEKTSV4RRFFQ69G5FAV8");
+  ASSERT_EQ(::mkdir(stray_dir.c_str(), 0755), 0);
+
   ASSERT_TRUE(sd().start());
   EXPECT_EQ(sd().get("/v1/sandboxes/" + died).str("status"), "stopped");
   EXPECT_EQ(sd().get("/v1/sandboxes/" + vanished).str("status"), "stopped");
@@ -285,6 +290,11 @@ TEST_F(Reconcile, BootPassConvergesWhatChangedWhileSandboxdWasDown) {
     return log.find("orphan container") != std::string::npos &&
            log.find(orphan_id) != std::string::npos;
   }, 10s)) << sd().log();
+  // Counted as well (SPEC §5.9, §11), and still never deleted.
+  EXPECT_EQ(sd().metric(R"(sandboxd_reconciler_orphans{kind="container"})"), 1);
+  EXPECT_EQ(sd().metric(R"(sandboxd_reconciler_orphans{kind="workspace"})"), 1);
+  struct stat st {};
+  EXPECT_EQ(::stat(stray_dir.c_str(), &st), 0);
 
   // Each comes back on start, the vanished one in a new container.
   for (const auto& id : {died, vanished, revived}) {

@@ -230,7 +230,14 @@ TEST_F(Sandboxctl, TranscriptCreateExecUrlTaskRm) {
   EXPECT_TRUE(found) << listed;
   Ctl table = run({"task", "ls", id});
   ASSERT_EQ(table.status, 0) << table;
-  EXPECT_NE(table.out.find(tid), std::string::npos) << table;
+  // TASK  AGENT  STATUS  CREATED  DURATION  EXIT: the failed task's row ends in its code.
+  bool row_found = false;
+  for (const std::string& row : lines(table.out)) {
+    if (row.rfind(tid, 0) != 0) continue;
+    row_found = true;
+    EXPECT_TRUE(std::regex_match(row, std::regex(tid + R"(\s+command\s+failed\s+.*\s4)"))) << table;
+  }
+  EXPECT_TRUE(row_found) << table;
 
   // rm destroys the container and keeps the workspace.
   Ctl rm = run({"rm", id});
