@@ -487,7 +487,7 @@ boost::asio::awaitable<Response> Api::legacy_exec(Request& r) {
   if (!exec) co_return error_answer(r, exec.error());
   auto row = legacy_row(r);
   if (!row) co_return error_answer(r, row.error());
-  if (exec->stream) co_return exec_stream_response(r, *id, std::move(*exec), false);
+  if (exec->stream) co_return co_await exec_stream(r, *id, std::move(*exec), false);
   co_return co_await exec_buffered(r, *id, *exec, false);
 }
 
@@ -815,7 +815,7 @@ boost::asio::awaitable<Response> Api::v1_exec(Request& r) {
   }
   auto accept = r.header("accept");
   if (exec->stream || (accept && accept->find("application/x-ndjson") != std::string_view::npos)) {
-    co_return exec_stream_response(r, *id, std::move(*exec), true);
+    co_return co_await exec_stream(r, *id, std::move(*exec), true);
   }
   co_return co_await exec_buffered(r, *id, *exec, true);
 }
@@ -845,6 +845,15 @@ boost::asio::awaitable<Response> Api::exec_buffered(Request& r, std::string id, 
 
 // Streams exec output as it arrives: v1 as NDJSON frames (SPEC §2.6.8), legacy as text with
 // stderr after a `---stderr---` line (SPEC §2.5.5).
+// A state that refuses the exec (409) or a refused wake (503) answers before the stream
+// starts; the sandbox is running (woken if need be) when its 200 goes out.
+boost::asio::awaitable<Response> Api::exec_stream(Request& r, std::string id, ExecRequest exec, bool v1) {
+  Actor actor = actor_of(r);
+  auto ready = co_await service_.runnable_row(id, actor);
+  if (!ready) co_return error_answer(r, ready.error());
+  co_return exec_stream_response(r, id, std::move(exec), v1);
+}
+
 Response Api::exec_stream_response(Request& r, const std::string& id, ExecRequest exec, bool v1) {
   Response res;
   res.content_type = v1 ? "application/x-ndjson" : "text/plain; charset=utf-8";

@@ -125,6 +125,7 @@ class Api final : public HttpHandler {
 
   boost::asio::awaitable<Response> exec_buffered(Request& r, std::string id, ExecRequest exec,
                                                  bool v1);
+  boost::asio::awaitable<Response> exec_stream(Request& r, std::string id, ExecRequest exec, bool v1);
   Response exec_stream_response(Request& r, const std::string& id, ExecRequest exec, bool v1);
 
   SandboxService& service_;

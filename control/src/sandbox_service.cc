@@ -646,6 +646,20 @@ asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::start_co
   co_return std::nullopt;
 }
 
+asio::awaitable<void> SandboxService::stop_before_removal(store::SandboxRow& row,
+                                                         std::string reason) {
+  if (row.status != "running" || !row.container_id) co_return;
+  row.status = "stopping";
+  row.stop_reason = reason;
+  if (Status st = co_await save(row); !st) co_return;  // the forced removal follows anyway
+  if (before_stop_) co_await before_stop_(row.id);
+  const auto grace = std::chrono::duration_cast<std::chrono::seconds>(config_.docker.stop_timeout);
+  if (auto stopped = co_await docker_.container_stop(*row.container_id, grace); !stopped) {
+    kLog.warn("stop before removal failed; removing by force",
+              {{"id", row.id}, {"error", stopped.error().message()}});
+  }
+}
+
 asio::awaitable<std::optional<SandboxService::Failure>> SandboxService::remove_container(
     store::SandboxRow& row) {
   std::string target;
@@ -882,6 +896,8 @@ asio::awaitable<ApiResult<store::SandboxRow>> SandboxService::destroy(const std:
   auto row = load(id);
   if (!row || row->status == "purged") co_return ApiError::not_found("no such sandbox " + id);
   if (row->status == "destroyed") co_return std::move(*row);
+  const std::string destroy_reason = "destroy";
+  co_await stop_before_removal(*row, destroy_reason);
   if (auto f = co_await remove_container(*row)) {
     row->status = "error";
     row->error_reason = "destroy_failed";
@@ -904,6 +920,8 @@ asio::awaitable<ApiResult<PurgeOutcome>> SandboxService::purge(const std::string
   IdLocks::Guard guard = co_await locks_.lock(id);
   auto row = load(id);
   if (!row || row->status == "purged") co_return PurgeOutcome{false, 0};
+  const std::string purge_reason = "purge";
+  co_await stop_before_removal(*row, purge_reason);
   if (auto f = co_await remove_container(*row)) {
     row->status = "error";
     row->error_reason = "purge_failed";

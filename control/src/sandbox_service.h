@@ -89,6 +89,10 @@ class SandboxService {
   // `trace`, when given, must outlive the call.
   asio::awaitable<ApiResult<store::SandboxRow>> start(const std::string& id, Actor actor,
                                                       bool wait = true, WakeTrace* trace = nullptr);
+  // The row of a sandbox an exec may run in (SPEC §2.9): running, or woken now (admission
+  // included); 404 unknown or purged, 409 destroyed or in error.
+  asio::awaitable<ApiResult<store::SandboxRow>> runnable_row(const std::string& id,
+                                                             const Actor& actor);
   // What the last reconciliation found without a row (SPEC §5.9): reported, never deleted.
   struct Orphans {
     std::size_t containers = 0;
@@ -201,8 +205,6 @@ class SandboxService {
   };
 
   std::optional<store::SandboxRow> load(const std::string& id) const;
-  asio::awaitable<ApiResult<store::SandboxRow>> runnable_row(const std::string& id,
-                                                             const Actor& actor);
   // A store write that changes sandbox rows; runs on_change_ once it committed.
   asio::awaitable<Status> write_state(store::WriteJob job);
   asio::awaitable<Status> save(const store::SandboxRow& row, const store::AuditRow* audit = nullptr);
@@ -226,6 +228,9 @@ class SandboxService {
   // wake_locked in two halves: store `waking`, then bring the container up.
   asio::awaitable<Status> mark_waking(store::SandboxRow& row, const Actor& actor);
   asio::awaitable<ApiResult<store::SandboxRow>> finish_wake(store::SandboxRow row);
+  // SPEC §5.2, §5.5: destroy and purge stop a running sandbox first — `stopping` (stored,
+  // routes hold), its tunnels end with 1001, Docker stop with the grace — then remove it.
+  asio::awaitable<void> stop_before_removal(store::SandboxRow& row, std::string reason);
   // Runs the cancel script in the container: SIGTERM, then SIGKILL 5 s later, to every
   // process of exec `exec_id`. True when Docker started it.
   asio::awaitable<bool> end_exec(std::string container_id, std::string user, std::string exec_id);

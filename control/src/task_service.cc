@@ -556,8 +556,11 @@ asio::awaitable<void> TaskService::run_relay(std::shared_ptr<Relay> relay) {
     const std::string status = sb ? sb->status : "purged";
     if (status == "stopped" || status == "error" || status == "destroyed" || status == "purged") {
       if (relay->row.status == "running") {
-        co_await finalize(task_id, "failed", "interrupted",
-                          "the sandbox stopped while the task ran");
+        // SPEC §4.6 step 3: the emergency band stops busy sandboxes too; their tasks say why.
+        const bool pressure = sb && sb->stop_reason.value_or("") == "pressure";
+        co_await finalize(task_id, "failed", pressure ? "memory_pressure" : "interrupted",
+                          pressure ? "the sandbox was stopped to free memory"
+                                   : "the sandbox stopped while the task ran");
       }
       break;  // a queued task waits for the next start (reconciled then)
     }

@@ -85,6 +85,27 @@ TEST_F(EdgeStopTest, OpenWebSocketGetsClose1001WhenItsSandboxStops) {
   EXPECT_EQ(echo2->payload, "after");
 }
 
+// SPEC §5.2, §5.5: destroy (and purge, the v1 DELETE's default) stops a running sandbox
+// first, so its WebSockets are told why.
+TEST_F(EdgeStopTest, DestroyClosesOpenWebSocketsWith1001First) {
+  std::string id = create_serving("ws-destroy", 0);
+  ASSERT_FALSE(id.empty());
+  WebSocketClient ws(edge_port());
+  ASSERT_TRUE(ws.handshake(preview_host(id, 3000))) << ws.problem();
+  ASSERT_TRUE(ws.send_text("before"));
+  ASSERT_TRUE(ws.read_frame());
+
+  ASSERT_EQ(sd().del("/v1/sandboxes/" + id + "?keep_workspace=true").status, 204);
+  auto close = ws.read_frame(10s);
+  ASSERT_TRUE(close) << ws.problem();
+  EXPECT_EQ(close->opcode, 8);
+  ASSERT_GE(close->payload.size(), 2u);
+  EXPECT_EQ((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1]),
+            1001);
+  EXPECT_EQ(sd().get("/v1/sandboxes/" + id).str("status"), "destroyed");
+  EXPECT_FALSE(engine_inspect("s-" + id)) << "the container is removed";
+}
+
 TEST_F(EdgeStopTest, RequestDuringStoppingWaitsForTheStopThenWakesTheSandbox) {
   constexpr int kStopDelayS = 3;
   std::string id = create_serving("stopping-wait", kStopDelayS);

@@ -292,6 +292,10 @@ TEST_F(Exec, WakesAStoppedSandboxAndRefusesDestroyedOrUnknown) {
   Answer destroyed = exec(id, {"true"});
   EXPECT_EQ(destroyed.status, 409) << destroyed.body;
   EXPECT_EQ(destroyed.error_code(), "conflict");
+  // Streamed too: the refusal is the status line, not a frame after a 200.
+  Answer streamed = exec(id, {"true"}, R"("stream":true)");
+  EXPECT_EQ(streamed.status, 409) << streamed.body;
+  EXPECT_EQ(streamed.error_code(), "conflict") << streamed.body;
   EXPECT_EQ(sd().post("/sandbox/" + id + "/exec", R"({"cmd":["true"]})").status, 404);
   Answer unknown = exec("01ARZ3NDEKTSV4RRFFQ69G5FAV", {"true"});
   EXPECT_EQ(unknown.status, 404);

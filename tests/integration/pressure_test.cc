@@ -56,5 +56,46 @@ TEST_F(PressureTest, LeastRecentlyActiveIdleSandboxesStopUntilTheBandIsCleared) 
   EXPECT_EQ(status(a), "running");
 }
 
+// The emergency band (`stop_idle_for: 0s`, SPEC §4.6 step 3) stops busy and always_on
+// sandboxes too: a running task is recorded failed with `memory_pressure`, and the always_on
+// sandbox starts again once no band is active (SPEC §5.10).
+class EmergencyBandTest : public FakeMeminfoTest {
+ protected:
+  SandboxdConfig config() const override {
+    SandboxdConfig c;
+    c.extra = "pressure:\n  check_interval: 200ms\n  max_stops_per_tick: 4\n"
+              "  bands:\n    - below: 50%\n      stop_idle_for: 0s\n"
+              "wake:\n  admission:\n    estimate_per_sandbox: 64MiB\n";
+    return c;
+  }
+};
+
+TEST_F(EmergencyBandTest, RunningTasksFailWithMemoryPressureAndAlwaysOnComesBackOnceItClears) {
+  const std::string busy = create_v1("u1", "emergency-busy");
+  const std::string always = create_v1("u1", "emergency-always", R"("idle_policy":"always_on")");
+  ASSERT_FALSE(busy.empty() || always.empty());
+  ASSERT_TRUE(wait_init_ready(busy));
+  ASSERT_TRUE(wait_init_ready(always));
+  Answer task = sd().post("/v1/sandboxes/" + busy + "/tasks",
+                          R"({"agent":"command","command":["sleep","300"]})");
+  ASSERT_EQ(task.status, 202) << task.body;
+  const std::string task_path = "/v1/sandboxes/" + busy + "/tasks/" + task.str("id");
+  ASSERT_TRUE(wait_until([&] { return sd().get(task_path).str("status") == "running"; }, 30s));
+
+  write_meminfo(400'000);  // 40 %: both stop, busy or not
+  ASSERT_TRUE(wait_until([&] { return status(busy) == "stopped" && status(always) == "stopped"; }, 30s))
+      << sd().log();
+  Answer failed;
+  ASSERT_TRUE(wait_until([&] {
+    failed = sd().get(task_path);
+    return failed.str("status") == "failed";
+  }, 15s)) << failed.body;
+  EXPECT_EQ(failed.str("failure_reason"), "memory_pressure") << failed.body;
+
+  write_meminfo(900'000);  // no band any more
+  EXPECT_TRUE(wait_until([&] { return status(always) == "running"; }, 30s)) << sd().log();
+  EXPECT_EQ(status(busy), "stopped");
+}
+
 }  // namespace
 }  // namespace sandboxd::testing
