@@ -758,11 +758,33 @@ boost::asio::awaitable<Response> Api::v1_start(Request& r) {
   if (!id) co_return error_answer(r, id.error());
   auto wait = query_bool(r, "wait");
   if (!wait) co_return error_answer(r, wait.error());
+  const auto deadline = std::chrono::steady_clock::now() + config_.wake.timeout;
+  auto port_text = query_string(r, "port");
+  if (!port_text) co_return error_answer(r, port_text.error());
+  std::optional<int> port;
+  if (*port_text) {
+    auto known = service_.get(*id);
+    const std::string& t = **port_text;
+    const bool digits = !t.empty() && t.size() <= 5 && std::all_of(t.begin(), t.end(), ::isdigit);
+    if (!digits || !known ||
+        std::find(known->ports.begin(), known->ports.end(), std::stoi(t)) == known->ports.end()) {
+      co_return error_answer(r, ApiError::invalid("port: must be one of the sandbox's declared ports"));
+    }
+    port = std::stoi(t);
+  }
   Actor actor = actor_of(r);
   auto woke = co_await service_.start(*id, actor, wait->value_or(true));
   if (!woke) co_return error_answer(r, woke.error());
   // Without wait the wake goes on in the background: 202 in `waking` (SPEC §2.6.6).
-  co_return json_answer(woke->status == "running" ? 200 : 202, v1_object(*woke, objects_));
+  if (woke->status != "running") co_return json_answer(202, v1_object(*woke, objects_));
+  if (port) {
+    const std::string ip = woke->container_ip.value_or("");
+    if (!co_await tcp_answers(ip, *port, deadline)) {
+      co_return error_answer(r, ApiError::timeout("port " + std::to_string(*port) +
+                                                  " did not accept a connection within wake.timeout"));
+    }
+  }
+  co_return json_answer(200, v1_object(*woke, objects_));
 }
 
 boost::asio::awaitable<Response> Api::v1_stop(Request& r) {

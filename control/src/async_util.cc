@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -20,6 +22,29 @@ asio::awaitable<Status> store_write(store::Store& store, store::WriteJob job) {
         if (!queued) deliver(queued);
       },
       asio::use_awaitable, std::move(job));
+}
+
+asio::awaitable<bool> tcp_answers(std::string ip, int port,
+                                  std::chrono::steady_clock::time_point deadline) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  boost::system::error_code bad;
+  const auto address = asio::ip::make_address(ip, bad);
+  if (bad || port < 1 || port > 65535) co_return false;
+  const asio::ip::tcp::endpoint target(address, static_cast<unsigned short>(port));
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  while (std::chrono::steady_clock::now() < deadline) {
+    asio::ip::tcp::socket socket(ex);
+    timer.expires_at(deadline);
+    auto attempt = socket.async_connect(target, nothrow);
+    auto out_of_time = timer.async_wait(nothrow);
+    auto first = co_await (std::move(attempt) || std::move(out_of_time));
+    if (first.index() == 0 && !std::get<0>(std::get<0>(first))) co_return true;
+    if (first.index() == 1) co_return false;
+    timer.expires_after(std::chrono::milliseconds(100));  // refused: the port is not open yet
+    co_await timer.async_wait(nothrow);
+  }
+  co_return false;
 }
 
 asio::awaitable<bool> wait_for_callback(std::function<void(std::function<void()>)> start,

@@ -34,6 +34,10 @@ asio::awaitable<Status> store_write(store::Store& store, store::WriteJob job);
 asio::awaitable<bool> wait_for_callback(std::function<void(std::function<void()>)> start,
                                         std::chrono::milliseconds limit);
 
+// SPEC §2.6.6: true once a TCP connection to `ip`:`port` succeeds, trying every 100 ms (each
+// attempt bounded by what is left) until `deadline`; false when it never did.
+asio::awaitable<bool> tcp_answers(std::string ip, int port, std::chrono::steady_clock::time_point deadline);
+
 // A signal that fires once; every waiter (before or after) sees it.
 class OneShot {
  public:

@@ -26,7 +26,8 @@ project and serves each sandbox's dev server on its own preview host.
 - GET /v1/sandboxes?user_id=&project_id=&status=&limit=&cursor=  → {"sandboxes","next_cursor"}
 - GET /v1/sandboxes/{id}, PATCH /v1/sandboxes/{id} (merge patch of visibility, idle_policy,
   ports, git_remote_url, keepalive_until), DELETE /v1/sandboxes/{id}
-- POST /v1/sandboxes/{id}/start, /stop  (?wait=false answers 202)
+- POST /v1/sandboxes/{id}/start, /stop  (?wait=false answers 202; start?port=3000 answers once
+  that port accepts connections, 504 after wake.timeout)
 - POST /v1/sandboxes/{id}/exec  {"cmd":["sh","-c","..."],"timeout_s":60,"stream":false,
   "detach":false}  → {"stdout","stderr","exit_code",…}; stream=true gives NDJSON frames
 - GET /v1/sandboxes/{id}/logs?source=container|dev_server&tail=200&follow=true

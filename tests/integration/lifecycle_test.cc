@@ -629,5 +629,38 @@ TEST_F(Hardening, ContainerSpecReadBackFromDockerInspect) {
   EXPECT_NE(out.find("tmp-writable"), std::string::npos) << out;
 }
 
+// SPEC §2.6.6: start?port= answers once that port accepts a TCP connection on the container
+// address, 504 `timeout` when it does not within wake.timeout (the sandbox keeps running),
+// 400 for a port the sandbox did not declare.
+class StartPortTest : public SandboxdTest {
+ protected:
+  SandboxdConfig config() const override {
+    SandboxdConfig c;
+    c.extra = "wake:\n  timeout: 3s\n";
+    return c;
+  }
+};
+
+TEST_F(StartPortTest, WaitsForTheDeclaredPortOrAnswers504) {
+  const std::string id = create_v1("u1", "start-port", R"("ports":[3000,4000])");
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(sd().post("/v1/sandboxes/" + id + "/stop").status, 200);
+  Answer up = sd().post("/v1/sandboxes/" + id + "/start?port=3000");
+  ASSERT_EQ(up.status, 200) << up.body;
+  // The dev server accepts at once: the answer came after it was listening.
+  auto container = engine_inspect("s-" + id);
+  ASSERT_TRUE(container);
+  const std::string ip(container->at("NetworkSettings").at("Networks").at(sd().network())
+                           .at("IPAddress").as_string());
+  EXPECT_NO_THROW(RawConnection(ip, 3000));
+
+  Answer silent = sd().post("/v1/sandboxes/" + id + "/start?port=4000");  // nothing listens
+  EXPECT_EQ(silent.status, 504) << silent.body;
+  EXPECT_EQ(silent.error_code(), "timeout") << silent.body;
+  EXPECT_EQ(sd().get("/v1/sandboxes/" + id).str("status"), "running");
+  EXPECT_EQ(sd().post("/v1/sandboxes/" + id + "/start?port=5000").status, 400);
+  EXPECT_EQ(sd().post("/v1/sandboxes/" + id + "/start?port=abc").status, 400);
+}
+
 }  // namespace
 }  // namespace sandboxd::testing
