@@ -1,6 +1,8 @@
 #include "config/legacy_env.h"
 
 #include "config/config.h"
+#include "config/values.h"
+#include "text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -81,34 +83,16 @@ class Fragment {
   std::vector<std::string> comments_;
 };
 
-// A YAML double-quoted scalar.
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\x%02x", u);
-      out += esc;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 // ---------------------------------------------------------------------------- values
 
-std::optional<long long> whole_number(std::string_view s, long long lo, long long hi) {
-  long long v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) return std::nullopt;
-  return v;
+// A whole number in [lo, hi], through the config's own integer parser.
+std::optional<std::uint64_t> whole(std::string_view s, std::uint64_t lo, std::uint64_t hi) {
+  auto v = parse_integer(s, lo, hi);
+  if (!v) return std::nullopt;
+  return *v;
 }
 
+// The original's booleans were loose ("1", "yes"); sandboxd.yaml's are true or false.
 std::optional<bool> truth(std::string_view s) {
   std::string lower(s);
   std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -118,24 +102,8 @@ std::optional<bool> truth(std::string_view s) {
   return std::nullopt;
 }
 
-// Seconds as the shortest exact duration: 2100 → "35m", 90 → "90s", 7200 → "2h".
-std::string duration(long long seconds) {
-  if (seconds > 0 && seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
-  if (seconds > 0 && seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
-  return std::to_string(seconds) + "s";
-}
-
-std::string percent(double p) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g%%", p);
-  return text;
-}
-
-std::optional<double> percentage(std::string_view s) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !(v >= 0 && v <= 100)) return std::nullopt;
-  return v;
+std::string seconds_text(std::uint64_t seconds) {
+  return format_duration(std::chrono::seconds(static_cast<std::int64_t>(seconds)));
 }
 
 // "a=b,c=d" as (a, b), (c, d); nullopt when an entry has no '=' or an empty side.
@@ -170,17 +138,28 @@ struct Convert {
     problems.push_back(std::string(name) + ": " + std::string(why) + "; left out");
   }
   // A whole number of seconds ≥ `lo` as a duration at `key`.
-  void seconds(std::string_view name, std::string_view key, long long lo = 0) {
+  void seconds(std::string_view name, std::string_view key, std::uint64_t lo = 0) {
     const std::string* v = get(name);
     if (!v) return;
-    if (auto n = whole_number(*v, lo, 100LL * 365 * 24 * 3600)) {
-      out.scalar(key, duration(*n));
+    if (auto n = whole(*v, lo, 100ULL * 365 * 24 * 3600)) {
+      out.scalar(key, seconds_text(*n));
     } else {
       bad(name, "not a whole number of seconds");
     }
   }
+  // A port (1-65535) at `key`, rendered by `render`.
+  void port(std::string_view name, std::string_view key,
+            const std::function<std::string(std::uint64_t)>& render) {
+    const std::string* v = get(name);
+    if (!v) return;
+    if (auto p = whole(*v, 1, 65535)) {
+      out.scalar(key, render(*p));
+    } else {
+      bad(name, "not a port (1-65535)");
+    }
+  }
   void text(std::string_view name, std::string_view key) {
-    if (const std::string* v = get(name)) out.scalar(key, quoted(*v));
+    if (const std::string* v = get(name)) out.scalar(key, detail::yaml_quote(*v));
   }
 };
 
@@ -262,16 +241,9 @@ std::vector<std::string_view> set_names(const EnvVars& env, std::string_view pat
 
 void convert(Convert& c) {
   c.text("PREVIEW_DOMAIN", "preview.domain");
-  for (auto [name, key] : {std::pair{"HTTP_PORT", "edge.http.listen"},
-                           std::pair{"HTTPS_PORT", "edge.https.listen"}}) {
-    if (const std::string* v = c.get(name)) {
-      if (auto port = whole_number(*v, 1, 65535)) {
-        c.out.scalar(key, quoted(":" + std::to_string(*port)));
-      } else {
-        c.bad(name, "not a port (1-65535)");
-      }
-    }
-  }
+  auto listen = [](std::uint64_t p) { return detail::yaml_quote(":" + std::to_string(p)); };
+  c.port("HTTP_PORT", "edge.http.listen", listen);
+  c.port("HTTPS_PORT", "edge.https.listen", listen);
   if (const std::string* v = c.get("PREVIEW_TLS")) {
     if (auto on = truth(*v); !on) {
       c.bad("PREVIEW_TLS", "neither true nor false");
@@ -300,7 +272,7 @@ void convert(Convert& c) {
       continue;
     }
     std::vector<Fragment::Item> items;
-    for (const auto& [n, secret] : *list) items.push_back({{id, quoted(n)}, {"secret", quoted(secret)}});
+    for (const auto& [n, secret] : *list) items.push_back({{id, detail::yaml_quote(n)}, {"secret", detail::yaml_quote(secret)}});
     c.out.list(key, std::move(items));
   }
   c.text("SANDBOXD_AUTH_REDIRECT_URL", "auth.preview.redirect_url");
@@ -308,12 +280,15 @@ void convert(Convert& c) {
   c.seconds("SANDBOXD_IDLE_REAP_INTERVAL_SECONDS", "idle.check_interval", 1);
   c.seconds("SANDBOXD_KEEPALIVE_MAX_SECONDS", "idle.keepalive_max", 1);
   if (const std::string* v = c.get("SANDBOXD_PRESSURE_INTERVAL_SECONDS")) {
-    if (auto n = whole_number(*v, -1'000'000'000, 1'000'000'000); !n) {
+    // ≤ 0 turned the pressure loop off.
+    const bool negative = v->starts_with('-');
+    auto n = whole(negative ? std::string_view(*v).substr(1) : std::string_view(*v), 0, 1'000'000'000);
+    if (!n) {
       c.bad("SANDBOXD_PRESSURE_INTERVAL_SECONDS", "not a whole number of seconds");
-    } else if (*n <= 0) {
+    } else if (negative || *n == 0) {
       c.out.scalar("pressure.enabled", "false");
     } else {
-      c.out.scalar("pressure.check_interval", duration(*n));
+      c.out.scalar("pressure.check_interval", seconds_text(*n));
     }
   }
   // The three bands are written whole (a list replaces the default list), with the
@@ -326,7 +301,7 @@ void convert(Convert& c) {
   for (std::size_t i = 0; i < bands.size() && i < std::size(band_vars); ++i) {
     const std::string* v = c.get(band_vars[i]);
     if (!v) continue;
-    if (auto p = percentage(*v)) {
+    if (auto p = parse_number(*v, 0, 100)) {
       bands[i].below = *p;
       any_band = true;
     } else {
@@ -337,15 +312,14 @@ void convert(Convert& c) {
   if (any_band && bands_ok) {
     std::vector<Fragment::Item> items;
     for (const auto& b : bands) {
-      const auto idle_s = std::chrono::duration_cast<std::chrono::seconds>(b.stop_idle_for).count();
-      items.push_back({{"below", percent(b.below)}, {"stop_idle_for", duration(idle_s)}});
+      items.push_back({{"below", format_percent(b.below)}, {"stop_idle_for", format_duration(b.stop_idle_for)}});
     }
     c.out.list("pressure.bands", std::move(items));
-    if (c.get(band_vars[1])) c.out.scalar("wake.admission.min_available_memory", percent(bands[1].below));
+    if (c.get(band_vars[1])) c.out.scalar("wake.admission.min_available_memory", format_percent(bands[1].below));
   }
   if (const std::string* v = c.get("SANDBOXD_WAKE_COST_MB")) {
-    if (auto mb = whole_number(*v, 1, 1'000'000)) {
-      c.out.scalar("wake.admission.estimate_per_sandbox", std::to_string(*mb) + "MiB");
+    if (auto mb = whole(*v, 1, 1'000'000)) {
+      c.out.scalar("wake.admission.estimate_per_sandbox", format_size(*mb * kMiB));
     } else {
       c.bad("SANDBOXD_WAKE_COST_MB", "not a whole number of MB");
     }
@@ -354,13 +328,7 @@ void convert(Convert& c) {
   c.text("SANDBOXD_IMAGE", "docker.image");
   c.text("SANDBOXD_NETWORK", "docker.network");
   c.text("RUNTIMED_DEV_CMD", "sandbox.dev_command");
-  if (const std::string* v = c.get("RUNTIMED_PREVIEW_PORT")) {
-    if (auto port = whole_number(*v, 1, 65535)) {
-      c.out.scalar("sandbox.dev_port", std::to_string(*port));
-    } else {
-      c.bad("RUNTIMED_PREVIEW_PORT", "not a port (1-65535)");
-    }
-  }
+  c.port("RUNTIMED_PREVIEW_PORT", "sandbox.dev_port", [](std::uint64_t p) { return std::to_string(p); });
   c.text("RUNTIMED_APP_DIR", "sandbox.project_dir");
   if (const std::string* v = c.get("SANDBOXD_DEBUG")) {
     if (auto on = truth(*v); !on) {
@@ -370,9 +338,9 @@ void convert(Convert& c) {
     }
   }
   if (const std::string* v = c.get("SANDBOXD_ACCESS_LOG")) {
-    c.out.scalar("log.access_log", quoted(*v));
+    c.out.scalar("log.access_log", detail::yaml_quote(*v));
   } else if (const std::string* dir = c.get("SANDBOXD_LOG_DIR")) {
-    c.out.scalar("log.access_log", quoted(*dir + "/access.log"));
+    c.out.scalar("log.access_log", detail::yaml_quote(*dir + "/access.log"));
   }
 }
 

@@ -11,25 +11,8 @@ namespace {
 
 constexpr std::string_view kRedacted = "<redacted>";
 
-// A YAML double-quoted scalar; every string is quoted so that "true", "1.2" or ":80" read
-// back as strings.
-std::string yaml_quote(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
+using detail::yaml_quote;
+
 
 // Writes block YAML while tracking the key path, so that values that came from the
 // environment can be redacted by path.

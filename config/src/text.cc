@@ -14,6 +14,24 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+std::string yaml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
 std::string quote(std::string_view s) {
   constexpr std::size_t kMax = 80;
   std::string out = "\"";

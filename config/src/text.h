@@ -18,6 +18,11 @@ std::string lower(std::string_view s);
 // after 80 bytes so one bad value cannot flood the report.
 std::string quote(std::string_view s);
 
+// A YAML double-quoted scalar, every byte kept: quotes and backslashes escaped, control
+// bytes as \xNN. Every string is written so, so that "true", "1.2" or ":80" read back as
+// strings.
+std::string yaml_quote(std::string_view s);
+
 // The shortest text that reads back as `v` ("0.5", "10", "2.5").
 std::string format_number(double v);
 

@@ -142,6 +142,9 @@ struct TaskService::State {
   };
   std::map<std::string, CachedHealth> health;              // sandbox id
   std::map<std::string, std::string> bad_socket_reported;  // sandbox id → container id
+  // The status last stored for each open task (task.state events say what changed); read
+  // from the store once per task and process, and dropped when the task is final.
+  std::map<std::string, std::string> stored_status;  // task id
 };
 
 TaskService::TaskService(asio::any_io_executor executor, const config::Config& config,
@@ -217,6 +220,11 @@ std::shared_ptr<OneShot> TaskService::watch(const std::string& task_id) {
 }
 
 void TaskService::announce(std::string_view from, const store::TaskRow& row) {
+  if (row.final()) {
+    state_->stored_status.erase(row.id);
+  } else {
+    state_->stored_status[row.id] = row.status;
+  }
   if (events_ == nullptr || from == row.status) return;
   auto sb = sandbox(row.sandbox_id);
   events_->task_state(row, sb ? sb->external_user_id.value_or("") : std::string());
@@ -224,8 +232,12 @@ void TaskService::announce(std::string_view from, const store::TaskRow& row) {
 
 asio::awaitable<Status> TaskService::write_task(const store::TaskRow& row,
                                                 std::vector<store::TaskEventRow> events) {
-  const auto stored = store::task_repo::get(store_, row.id);
-  const std::string from = stored ? stored->status : "";
+  auto known = state_->stored_status.find(row.id);
+  if (known == state_->stored_status.end()) {
+    const auto stored = store::task_repo::get(store_, row.id);
+    known = state_->stored_status.emplace(row.id, stored ? stored->status : "").first;
+  }
+  const std::string from = known->second;
   store::WriteJob job = [row, events = std::move(events)](store::Tx& tx) -> Status {
     if (auto st = store::task_repo::insert_events(tx, row.id, events); !st) return st;
     return store::task_repo::update(tx, row);

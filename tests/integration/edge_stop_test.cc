@@ -70,8 +70,7 @@ TEST_F(EdgeStopTest, OpenWebSocketGetsClose1001WhenItsSandboxStops) {
   ASSERT_TRUE(close) << ws.problem();
   EXPECT_EQ(close->opcode, 8);
   ASSERT_GE(close->payload.size(), 2u);
-  EXPECT_EQ((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1]),
-            1001);
+  EXPECT_EQ(close->close_code(), 1001);
   EXPECT_EQ(close->payload.substr(2), "sandbox stopping");
   ASSERT_TRUE(ws.send(8, std::string("\x03\xe9", 2)));  // the client's close answers it
   EXPECT_TRUE(ws.wait_closed(5s));
@@ -100,8 +99,7 @@ TEST_F(EdgeStopTest, DestroyClosesOpenWebSocketsWith1001First) {
   ASSERT_TRUE(close) << ws.problem();
   EXPECT_EQ(close->opcode, 8);
   ASSERT_GE(close->payload.size(), 2u);
-  EXPECT_EQ((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1]),
-            1001);
+  EXPECT_EQ(close->close_code(), 1001);
   EXPECT_EQ(sd().get("/v1/sandboxes/" + id).str("status"), "destroyed");
   EXPECT_FALSE(engine_inspect("s-" + id)) << "the container is removed";
 }

@@ -308,7 +308,7 @@ TEST_F(DrainTest, UploadInFlightCompletesAndWebSocketsGetClose1001) {
   ASSERT_TRUE(close) << "no close frame";
   EXPECT_EQ(close->opcode, 8);
   ASSERT_GE(close->payload.size(), 2u);
-  EXPECT_EQ((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1]), 1001);
+  EXPECT_EQ(close->close_code(), 1001);
   EXPECT_EQ(close->payload.substr(2), "server shutting down");
   // New connections are refused while the upload goes on.
   EXPECT_THROW(RawConnection(sd().edge_port()), std::runtime_error);

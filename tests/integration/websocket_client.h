@@ -18,6 +18,12 @@ struct WebSocketFrame {
   bool fin = true;
   std::uint8_t opcode = 0;  // 1 text, 2 binary, 8 close, 9 ping, 10 pong
   std::string payload;
+
+  // A close frame's status code (RFC 6455 §5.5.1); -1 when the payload has none.
+  int close_code() const {
+    if (payload.size() < 2) return -1;
+    return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+  }
 };
 
 class WebSocketClient {
